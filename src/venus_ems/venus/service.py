@@ -1,0 +1,533 @@
+"""Publish a ``com.victronenergy.*`` service exactly as velib_python and veutil do.
+
+A :class:`Service` owns one bus connection. Every path, every tree node and ``/`` answer the
+``com.victronenergy.BusItem`` methods before the name is requested. ``service[path] = value``
+sends one PropertiesChanged; changes made inside ``with service.batch():`` (or through
+:meth:`Service.update`) go out as one ItemsChanged. When the connection's send buffer is over
+its high-water mark, changes are parked per path (latest value wins) and sent as soon as it
+drains, so a burst costs bounded memory and loses no final value.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+import anyio
+from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameReply, Variant
+from dbus_fast.aio import MessageBus
+from dbus_fast.validators import is_bus_name_valid
+
+from .. import __version__
+from ..errors import BusError
+from .bus import BusWriter, add_match, call, connect, writer_of
+from .codec import (
+    INVALID,
+    SetResult,
+    Value,
+    WriteError,
+    coerce_for_write,
+    coerce_value,
+    text_variant,
+    unwrap,
+    wrap,
+)
+from .settings import SETTINGS_SERVICE, Setting, add_settings, parse_class_instance
+from .tree import BUSITEM, Item, PathSpec, PathTree, limit_variant
+
+__all__ = ["DeviceInstance", "Identity", "Service"]
+
+_LOG = logging.getLogger(__name__)
+
+_CALL = MessageType.METHOD_CALL
+_SIGNAL = MessageType.SIGNAL
+_INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
+_UNKNOWN_OBJECT = "org.freedesktop.DBus.Error.UnknownObject"
+_UNKNOWN_METHOD = "org.freedesktop.DBus.Error.UnknownMethod"
+_INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
+_UNIQUE_ID = re.compile(r"[A-Za-z0-9_]+")
+
+_INT = PathSpec("i")
+_STR = PathSpec("s")
+_ANY = PathSpec("v")
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceInstance:
+    """Request a VRM device instance from localsettings (``/Settings/Devices``).
+
+    ``unique_id`` must be stable for the physical device (driver prefix + serial); the
+    ``fallback`` (default: ``preferred``) is used when no settings service runs.
+    """
+
+    device_class: str
+    preferred: int
+    unique_id: str
+    fallback: int | None = None
+
+    def __post_init__(self) -> None:
+        """Reject ids that cannot be a settings path segment."""
+        if not _UNIQUE_ID.fullmatch(self.unique_id) or not _UNIQUE_ID.fullmatch(self.device_class):
+            raise ValueError("device_class and unique_id must match [A-Za-z0-9_]+")
+
+    @property
+    def setting_path(self) -> str:
+        """Where localsettings keeps ``"<class>:<instance>"`` for this device."""
+        return f"/Settings/Devices/{self.unique_id}/ClassAndVrmInstance"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Values of the mandatory paths (``/Mgmt/*``, ``/Product*``, versions, ``/Connected``)."""
+
+    product_name: str
+    product_id: int | None = 0
+    connection: str = "venus-ems"
+    firmware_version: int | str | None = None
+    hardware_version: int | str | None = None
+    process_name: str = "venus-ems"
+    process_version: str = __version__
+    connected: int = 1
+
+
+class Service:
+    """One published D-Bus service on its own connection; register with ``async with``."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        identity: Identity | None,
+        device_instance: DeviceInstance | int | None,
+        address: str | None = None,
+    ) -> None:
+        """Declare a service; paths are added before :meth:`register` claims ``name``."""
+        if not is_bus_name_valid(name) or name.startswith(":"):
+            raise ValueError(f"invalid bus name {name!r}")
+        self.name = name
+        self._address = address
+        self._tree = PathTree()
+        self._instance_req = (
+            device_instance if isinstance(device_instance, DeviceInstance) else None
+        )
+        self._bus: MessageBus | None = None
+        self._writer: BusWriter | None = None
+        self._registered = False
+        self._batch: dict[str, Item | None] | None = None
+        self._parked: dict[str, tuple[Item | None, bool]] = {}
+        self._drain_pending = False
+        self._handlers: list[Callable[[Message], Message | None]] = []
+        if identity is not None:
+            self.add_path("/Mgmt/ProcessName", identity.process_name, _STR)
+            self.add_path("/Mgmt/ProcessVersion", identity.process_version, _STR)
+            self.add_path("/Mgmt/Connection", identity.connection, _STR)
+            self.add_path("/ProductId", identity.product_id, _INT)
+            self.add_path("/ProductName", identity.product_name, _STR)
+            self.add_path("/FirmwareVersion", identity.firmware_version, _ANY)
+            self.add_path("/HardwareVersion", identity.hardware_version, _ANY)
+            self.add_path("/Connected", identity.connected, _INT)
+        if device_instance is not None:
+            first = device_instance if isinstance(device_instance, int) else None
+            if isinstance(device_instance, DeviceInstance):
+                first = device_instance.fallback
+                if first is None:
+                    first = device_instance.preferred
+            self.add_path("/DeviceInstance", first, _INT)
+
+    # ----------------------------------------------------------------- paths and values
+
+    def add_path(
+        self,
+        path: str,
+        value: Any = None,
+        spec: PathSpec = _ANY,
+        *,
+        on_write: Callable[[str, Any], bool] | None = None,
+    ) -> None:
+        """Add a leaf; after registration it is announced in an ItemsChanged. ValueError if bad.
+
+        ``on_write(path, value)`` runs for accepted bus writes and returns False to reject.
+        """
+        item = self._tree.add(path, spec, value, on_write)
+        self._changed(item.path, item, batched=True)
+
+    def remove_path(self, path: str) -> None:
+        """Remove a leaf; announced as invalid with empty text. KeyError if absent."""
+        self._tree.remove(path)
+        self._changed(path, None, batched=True)
+
+    def __contains__(self, path: object) -> bool:
+        """True if ``path`` is a leaf of this service."""
+        return path in self._tree.items
+
+    def __getitem__(self, path: str) -> Value:
+        """Current value of a leaf (None = invalid); KeyError if absent."""
+        return self._tree.items[path].value
+
+    def __setitem__(self, path: str, value: Any) -> None:
+        """Set a leaf; a real change is announced. KeyError if absent, TypeError if bad type."""
+        item = self._tree.items[path]
+        if item.set(coerce_value(item.spec.dbus_type, value)):
+            self._changed(path, item, batched=False)
+
+    def get_text(self, path: str) -> str:
+        """Current text of a leaf; KeyError if absent."""
+        return self._tree.items[path].text
+
+    def paths(self) -> list[str]:
+        """All leaf paths."""
+        return list(self._tree.items)
+
+    def update(self, values: Mapping[str, Any]) -> None:
+        """Set several leaves and announce the real changes in one ItemsChanged."""
+        with self.batch():
+            for path, value in values.items():
+                self[path] = value
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Collect changes made in the block into one ItemsChanged (nesting joins the outer)."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = {}
+        try:
+            yield
+        finally:
+            changes, self._batch = self._batch, None
+            if changes and self._registered:
+                if self._parked or self._congested():
+                    for path, item in changes.items():
+                        self._park(path, item, batched=True)
+                else:
+                    self._send_items_changed(changes)
+
+    def add_handler(self, handler: Callable[[Message], Message | None]) -> None:
+        """Extra method handler consulted first (e.g. the localsettings API); None = not mine."""
+        self._handlers.append(handler)
+
+    # ----------------------------------------------------------------- lifecycle
+
+    @property
+    def bus(self) -> MessageBus:
+        """The service's own connection; RuntimeError before :meth:`register`."""
+        if self._bus is None:
+            raise RuntimeError("service is not registered")
+        return self._bus
+
+    @property
+    def registered(self) -> bool:
+        """True while the service owns its name."""
+        return self._registered
+
+    async def register(self, *, timeout: float = 10.0) -> None:
+        """Connect, allocate /DeviceInstance, claim the name (DO_NOT_QUEUE); BusError if taken."""
+        if self._bus is not None:
+            raise RuntimeError("service already registered")
+        bus = await connect(self._address)
+        try:
+            bus.add_message_handler(self._on_message)
+            self._writer = writer_of(bus)
+            with anyio.fail_after(timeout):
+                if self._instance_req is not None:
+                    instance = await self._allocate_instance(bus, self._instance_req)
+                    self._tree.items["/DeviceInstance"].set(instance)
+                reply = await bus.request_name(self.name, NameFlag.DO_NOT_QUEUE)
+            if reply is not RequestNameReply.PRIMARY_OWNER:
+                raise BusError(f"bus name {self.name} is already taken ({reply.name})")
+        except DBusError as err:
+            bus.disconnect()
+            raise BusError(f"cannot register {self.name}: {err}") from err
+        except TimeoutError:
+            bus.disconnect()
+            raise BusError(f"cannot register {self.name}: no answer in {timeout} s") from None
+        except BaseException:
+            bus.disconnect()
+            raise
+        self._bus = bus
+        self._registered = True
+        _LOG.debug("registered %s with %d paths", self.name, len(self._tree.items))
+
+    async def close(self, *, timeout: float = 2.0) -> None:
+        """Send what is queued, then leave the bus (no invalidation, as velib)."""
+        bus, self._bus = self._bus, None
+        if bus is None:
+            return
+        with anyio.move_on_after(timeout, shield=True):
+            if self._parked:
+                self._flush_parked()
+            if self._writer is not None and bus.connected:
+                await self._writer.drained(empty=True)
+        self._registered = False
+        bus.disconnect()
+        with anyio.move_on_after(timeout, shield=True), suppress(Exception):
+            await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+
+    async def wait_closed(self) -> None:
+        """Return when the connection is lost (daemon gone) or closed."""
+        with suppress(Exception):
+            await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+
+    async def drained(self) -> None:
+        """Backpressure for producers: wait until the send buffer is below its low-water mark."""
+        if self._writer is not None:
+            await self._writer.drained()
+
+    async def __aenter__(self) -> Service:
+        """Register on entry."""
+        await self.register()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        """Close on exit."""
+        await self.close()
+
+    async def _allocate_instance(self, bus: MessageBus, req: DeviceInstance) -> int:
+        fallback = req.preferred if req.fallback is None else req.fallback
+        (has_settings,) = await call(
+            bus,
+            "org.freedesktop.DBus",
+            "/org/freedesktop/DBus",
+            "org.freedesktop.DBus",
+            "NameHasOwner",
+            "s",
+            [SETTINGS_SERVICE],
+        )
+        if not has_settings:
+            _LOG.info("%s: no settings service, DeviceInstance %d", self.name, fallback)
+            return fallback
+        await add_match(
+            bus,
+            f"type='signal',sender='{SETTINGS_SERVICE}',interface='{BUSITEM}',"
+            f"member='PropertiesChanged',path='{req.setting_path}'",
+        )
+        (result,) = await add_settings(
+            bus,
+            [Setting(req.setting_path, f"{req.device_class}:{req.preferred}")],
+            object_path="/Settings/Devices",
+        )
+        parsed = parse_class_instance(result.value)
+        if result.error or parsed is None:
+            _LOG.warning(
+                "%s: AddSettings gave %r (error %d)", self.name, result.value, result.error
+            )
+            return fallback
+        return parsed[1]
+
+    def _instance_setting_changed(self, msg: Message) -> None:
+        req = self._instance_req
+        if req is None or msg.path != req.setting_path or not msg.body:
+            return
+        props = msg.body[0]
+        parsed = parse_class_instance(unwrap(props.get("Value")))
+        if parsed is None:
+            return
+        if parsed[0] != req.device_class:
+            _LOG.warning("%s: class changed to %s in settings; ignored", self.name, parsed[0])
+            return
+        self["/DeviceInstance"] = parsed[1]
+
+    # ----------------------------------------------------------------- change signals
+
+    def _congested(self) -> bool:
+        w = self._writer
+        return w is not None and w.congested
+
+    def _changed(self, path: str, item: Item | None, *, batched: bool) -> None:
+        if self._batch is not None:
+            self._batch[path] = item
+        elif not self._registered:
+            return
+        elif self._parked or self._congested():
+            self._park(path, item, batched=batched)
+        elif item is None or batched:
+            self._send_items_changed({path: item})
+        else:
+            self._send_properties_changed(item)
+
+    def _park(self, path: str, item: Item | None, *, batched: bool) -> None:
+        self._parked.pop(path, None)  # re-insert: keeps the order of the latest changes
+        self._parked[path] = (item, batched)
+        if not self._drain_pending and self._writer is not None:
+            self._drain_pending = True
+            self._writer.on_drained(self._flush_parked)
+
+    def _flush_parked(self) -> None:
+        self._drain_pending = False
+        if not self._registered or self._bus is None or not self._bus.connected:
+            self._parked.clear()
+            return
+        batch: dict[str, Item | None] = {}
+        while self._parked:
+            if self._congested():
+                break
+            path, (item, batched) = next(iter(self._parked.items()))
+            del self._parked[path]
+            if batched or item is None:
+                batch[path] = item
+                if len(batch) >= 256:
+                    self._send_items_changed(batch)
+                    batch = {}
+            else:
+                self._send_properties_changed(item)
+        if batch:
+            self._send_items_changed(batch)
+        if self._parked and self._writer is not None:
+            self._drain_pending = True
+            self._writer.on_drained(self._flush_parked)
+
+    def _send_properties_changed(self, item: Item) -> None:
+        bus = self._bus
+        if bus is None or self._writer is None:
+            return
+        self._writer.write(
+            Message(
+                message_type=_SIGNAL,
+                path=item.path,
+                interface=BUSITEM,
+                member="PropertiesChanged",
+                signature="a{sv}",
+                body=[{"Value": item.variant, "Text": text_variant(item.text)}],
+                serial=bus.next_serial(),
+                validate=False,
+            )
+        )
+
+    def _send_items_changed(self, changes: Mapping[str, Item | None]) -> None:
+        bus = self._bus
+        if bus is None or self._writer is None:
+            return
+        body = {
+            path: (
+                {"Value": item.variant, "Text": text_variant(item.text)}
+                if item is not None
+                else {"Value": INVALID, "Text": text_variant("")}
+            )
+            for path, item in changes.items()
+        }
+        self._writer.write(
+            Message(
+                message_type=_SIGNAL,
+                path="/",
+                interface=BUSITEM,
+                member="ItemsChanged",
+                signature="a{sa{sv}}",
+                body=[body],
+                serial=bus.next_serial(),
+                validate=False,
+            )
+        )
+
+    # ----------------------------------------------------------------- incoming calls
+
+    def _on_message(self, msg: Message) -> Message | bool | None:
+        if msg.message_type is not _CALL:
+            if msg.message_type is _SIGNAL and msg.member == "PropertiesChanged":
+                self._instance_setting_changed(msg)
+            return None
+        for handler in self._handlers:
+            reply = handler(msg)
+            if reply is not None:
+                return reply
+        iface = msg.interface
+        member = msg.member or ""
+        path = msg.path or "/"
+        if iface == _INTROSPECTABLE and member == "Introspect":
+            if path in self._tree.items or self._tree.is_node(path):
+                return Message.new_method_return(msg, "s", [self._tree.introspect(path)])
+            return Message.new_error(msg, _UNKNOWN_OBJECT, f"no object at {path}")
+        if iface is not None and iface != BUSITEM:
+            return None  # Peer, Properties...: dbus-fast's defaults answer or refuse
+        item = self._tree.items.get(path)
+        if item is not None:
+            return self._leaf_call(msg, item, member)
+        if self._tree.is_node(path):
+            return self._node_call(msg, path, member)
+        return Message.new_error(msg, _UNKNOWN_OBJECT, f"no object at {path}")
+
+    def _leaf_call(self, msg: Message, item: Item, member: str) -> Message:
+        if member == "GetValue":
+            return Message.new_method_return(msg, "v", [item.variant])
+        if member == "GetText":
+            return Message.new_method_return(msg, "s", [item.text])
+        if member == "SetValue":
+            if msg.signature != "v":
+                return Message.new_error(msg, _INVALID_ARGS, "SetValue takes one variant")
+            return Message.new_method_return(msg, "i", [int(self._write(item, msg.body[0]))])
+        spec = item.spec
+        if member == "GetMin":
+            return Message.new_method_return(msg, "v", [limit_variant(spec.min)])
+        if member == "GetMax":
+            return Message.new_method_return(msg, "v", [limit_variant(spec.max)])
+        if member == "GetDefault":
+            return Message.new_method_return(msg, "v", [wrap(spec.default)])
+        if member == "GetDescription":
+            return Message.new_method_return(msg, "s", [spec.description or "No description given"])
+        return Message.new_error(msg, _UNKNOWN_METHOD, f"{member} is not a BusItem method")
+
+    def _node_call(self, msg: Message, path: str, member: str) -> Message:
+        tree = self._tree
+        if member == "GetValue":
+            values = {rel: item.variant for rel, item in tree.leaves_under(path)}
+            return Message.new_method_return(msg, "v", [_dict_variant("a{sv}", values)])
+        if member == "GetText":
+            texts = {rel: item.text for rel, item in tree.leaves_under(path)}
+            return Message.new_method_return(msg, "v", [_dict_variant("a{ss}", texts)])
+        if member == "GetItems" and path == "/":
+            return Message.new_method_return(msg, "a{sa{sv}}", [self._items_body()])
+        return Message.new_error(msg, _UNKNOWN_METHOD, f"{member} is not available on {path}")
+
+    def _items_body(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for path, item in self._tree.items.items():
+            entry = {"Value": item.variant, "Text": text_variant(item.text)}
+            spec = item.spec
+            if spec.min is not None:
+                entry["Min"] = limit_variant(spec.min)
+            if spec.max is not None:
+                entry["Max"] = limit_variant(spec.max)
+            if spec.default is not None:
+                entry["Default"] = wrap(spec.default)
+            out[path] = entry
+        return out
+
+    def _write(self, item: Item, raw: Any) -> SetResult:
+        spec = item.spec
+        if not spec.writable:
+            return SetResult.NOT_WRITABLE
+        try:
+            value = coerce_for_write(spec.dbus_type, unwrap(raw), max_length=spec.max_length)
+        except WriteError as err:
+            _LOG.info("%s%s: write refused: %s", self.name, item.path, err)
+            return err.code
+        if isinstance(value, (int, float)) and not _within(value, spec.min, spec.max):
+            _LOG.info("%s%s: %r out of range", self.name, item.path, value)
+            return SetResult.OUT_OF_RANGE
+        if value == item.value and type(value) is type(item.value):
+            return SetResult.OK
+        try:
+            if spec.validator is not None and not spec.validator(value):
+                return SetResult.REJECTED
+            if item.on_write is not None and not item.on_write(item.path, value):
+                return SetResult.REJECTED
+        except Exception:  # noqa: BLE001 - a peer's write must not kill the service
+            _LOG.exception("%s%s: write handler failed for %r", self.name, item.path, value)
+            return SetResult.REJECTED
+        if item.path in self._tree.items and item.set(value):
+            self._changed(item.path, item, batched=False)
+        return SetResult.OK
+
+
+def _within(value: float, lo: float | None, hi: float | None) -> bool:
+    return (lo is None or value >= lo) and (hi is None or value <= hi)
+
+
+def _dict_variant(signature: str, values: dict[str, Any]) -> Variant:
+    return Variant(signature, values, False)
