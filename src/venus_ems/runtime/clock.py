@@ -1,0 +1,127 @@
+"""The one clock: real, scaled (demo speed factor) or stepped (tests, benchmarks).
+
+Nothing else in venus-ems reads the wall clock. ``monotonic()`` is in seconds and only ever
+increases; ``now()`` is the tz-aware UTC wall time that goes with it. Code that waits uses
+``await clock.sleep(s)`` so the same feature runs in real time, accelerated, or stepped.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from datetime import datetime, timedelta, timezone
+from typing import Protocol, runtime_checkable
+
+import anyio
+import anyio.lowlevel
+
+__all__ = ["Clock", "RealClock", "ScaledClock", "SteppedClock"]
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """Time source for the whole daemon."""
+
+    def monotonic(self) -> float:
+        """Seconds on a monotonic scale (only differences are meaningful)."""
+        ...
+
+    def now(self) -> datetime:
+        """Wall-clock time, tz-aware UTC."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of this clock's time (<= 0 just yields)."""
+        ...
+
+
+class RealClock:
+    """The machine's clocks."""
+
+    def monotonic(self) -> float:
+        """``time.monotonic()`` in seconds."""
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        """Current UTC time."""
+        return datetime.now(timezone.utc)
+
+    async def sleep(self, seconds: float) -> None:
+        """Real sleep."""
+        await anyio.sleep(max(seconds, 0.0))
+
+
+class ScaledClock:
+    """Time running ``speed`` times faster than real time, from ``start`` (UTC)."""
+
+    def __init__(self, speed: float, start: datetime | None = None) -> None:
+        """``speed`` > 0; ``start`` defaults to the real current time."""
+        if speed <= 0:
+            raise ValueError("speed must be positive")
+        self.speed = speed
+        self._t0 = time.monotonic()
+        self._start = start if start is not None else datetime.now(timezone.utc)
+
+    def monotonic(self) -> float:
+        """Scaled seconds since construction."""
+        return (time.monotonic() - self._t0) * self.speed
+
+    def now(self) -> datetime:
+        """``start`` plus scaled elapsed time."""
+        return self._start + timedelta(seconds=self.monotonic())
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep ``seconds / speed`` of real time."""
+        await anyio.sleep(max(seconds, 0.0) / self.speed)
+
+
+class SteppedClock:
+    """Time that moves only when told to: ``advance(dt)`` wakes the sleepers that are due."""
+
+    def __init__(self, start: datetime | None = None, t0: float = 0.0) -> None:
+        """Begin at monotonic ``t0`` and wall time ``start`` (default 2026-06-21 00:00 UTC)."""
+        self._t = t0
+        self._t0 = t0
+        self._start = start if start is not None else datetime(2026, 6, 21, tzinfo=timezone.utc)
+        self._sleepers: list[tuple[float, int, anyio.Event]] = []
+        self._seq = itertools.count()
+
+    def monotonic(self) -> float:
+        """Current stepped time in seconds."""
+        return self._t
+
+    def now(self) -> datetime:
+        """``start`` plus the time advanced so far."""
+        return self._start + timedelta(seconds=self._t - self._t0)
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait until the clock has been advanced by ``seconds``."""
+        if seconds <= 0:
+            await anyio.lowlevel.checkpoint()
+            return
+        event = anyio.Event()
+        heapq.heappush(self._sleepers, (self._t + seconds, next(self._seq), event))
+        await event.wait()
+
+    @property
+    def next_deadline(self) -> float | None:
+        """Earliest time a sleeper waits for, or None."""
+        return self._sleepers[0][0] if self._sleepers else None
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward, waking each due sleeper at its own deadline, in order."""
+        end = self._t + seconds
+        while self._sleepers and self._sleepers[0][0] <= end:
+            deadline, _, event = heapq.heappop(self._sleepers)
+            self._t = max(self._t, deadline)
+            event.set()
+            await _settle()
+        self._t = end
+        await _settle()
+
+
+async def _settle() -> None:
+    """Let woken tasks run until they block again."""
+    for _ in range(5):
+        await anyio.lowlevel.checkpoint()
