@@ -16,10 +16,16 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def bus_address(tmp_path) -> Iterator[str]:
+def private_bus(tmp_path) -> Iterator[PrivateBus]:
     """A private dbus-daemon (the real Debian binary) for one test."""
     with PrivateBus(tmp_path) as bus:
-        yield bus.address
+        yield bus
+
+
+@pytest.fixture
+def bus_address(private_bus) -> str:
+    """Address of the test's private dbus-daemon."""
+    return private_bus.address
 
 
 @pytest.fixture

@@ -239,6 +239,8 @@ class BusWriter:
 
     def write(self, msg: Message) -> None:
         """Queue a message without a completion future; flushed at the end of this loop turn."""
+        if not msg.serial:
+            msg.serial = self._bus.next_serial()
         self._append(msg._marshall(False), None)
         if not self._flush_scheduled and not self._watching:
             self._flush_scheduled = True

@@ -184,17 +184,15 @@ def coerce_for_write(dbus_type: str, value: Any, *, max_length: int = 1024) -> V
     if value is None:
         return None
     if dbus_type == "v":
-        if isinstance(value, str) and len(value) > max_length:
-            raise WriteError(SetResult.TOO_LARGE, f"string longer than {max_length}")
+        if isinstance(value, str):
+            return _text(value, max_length)
         return value  # type: ignore[no-any-return]
     if dbus_type == "s":
         if not isinstance(value, str):
             if isinstance(value, (int, float)):
                 return str(value)
             raise WriteError(SetResult.WRONG_TYPE, f"expected a string, got {_kind(value)}")
-        if len(value) > max_length:
-            raise WriteError(SetResult.TOO_LARGE, f"string longer than {max_length}")
-        return value
+        return _text(value, max_length)
     number = _as_number(value)
     if dbus_type == "d":
         if not math.isfinite(number):
@@ -214,6 +212,18 @@ def coerce_for_write(dbus_type: str, value: Any, *, max_length: int = 1024) -> V
             raise WriteError(SetResult.OUT_OF_RANGE, f"{number} does not fit '{dbus_type}'")
         return int(number)
     raise ValueError(f"unsupported D-Bus type letter {dbus_type!r}")
+
+
+def _text(value: str, max_length: int) -> str:
+    if len(value) > max_length:
+        raise WriteError(SetResult.TOO_LARGE, f"string longer than {max_length}")
+    if "\x00" in value:
+        raise WriteError(SetResult.WRONG_TYPE, "D-Bus strings cannot contain NUL")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WriteError(SetResult.WRONG_TYPE, "not valid Unicode text") from None
+    return value
 
 
 def _as_number(value: Any) -> int | float:

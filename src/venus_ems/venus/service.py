@@ -148,18 +148,43 @@ class Service:
         spec: PathSpec = _ANY,
         *,
         on_write: Callable[[str, Any], bool] | None = None,
+        announce: bool = True,
     ) -> None:
         """Add a leaf; after registration it is announced in an ItemsChanged. ValueError if bad.
 
         ``on_write(path, value)`` runs for accepted bus writes and returns False to reject.
+        With ``announce=False`` the caller sends its own signal (see :meth:`send_properties`).
         """
         item = self._tree.add(path, spec, value, on_write)
-        self._changed(item.path, item, batched=True)
+        if announce:
+            self._changed(item.path, item, batched=True)
 
-    def remove_path(self, path: str) -> None:
-        """Remove a leaf; announced as invalid with empty text. KeyError if absent."""
+    def remove_path(self, path: str, *, announce: bool = True, per_item: bool = False) -> None:
+        """Remove a leaf, announced as invalid with empty text; KeyError if absent.
+
+        The announcement is an ItemsChanged entry, or a PropertiesChanged with ``per_item``
+        (as localsettings does).
+        """
         self._tree.remove(path)
-        self._changed(path, None, batched=True)
+        if not announce:
+            return
+        if per_item:
+            self._send_signal(
+                path, "PropertiesChanged", "a{sv}", {"Value": INVALID, "Text": text_variant("")}
+            )
+        else:
+            self._changed(path, None, batched=True)
+
+    def replace_spec(self, path: str, spec: PathSpec) -> None:
+        """Change how a leaf is published (bounds, default, text); the value is re-coerced."""
+        self._tree.items[path].restyle(spec)
+
+    def send_properties(self, path: str, extra: Mapping[str, Value] | None = None) -> None:
+        """Send one PropertiesChanged with Value, Text and ``extra`` entries (e.g. Min, Max)."""
+        item = self._tree.items[path]
+        if self._registered:
+            props = {k: wrap(v) for k, v in (extra or {}).items()}
+            self._send_properties_changed(item, props)
 
     def __contains__(self, path: object) -> bool:
         """True if ``path`` is a leaf of this service."""
@@ -383,27 +408,30 @@ class Service:
             self._drain_pending = True
             self._writer.on_drained(self._flush_parked)
 
-    def _send_properties_changed(self, item: Item) -> None:
-        bus = self._bus
-        if bus is None or self._writer is None:
+    def _send_signal(self, path: str, member: str, signature: str, body: Any) -> None:
+        bus, writer = self._bus, self._writer
+        if bus is None or writer is None or not self._registered:
             return
-        self._writer.write(
+        writer.write(
             Message(
                 message_type=_SIGNAL,
-                path=item.path,
+                path=path,
                 interface=BUSITEM,
-                member="PropertiesChanged",
-                signature="a{sv}",
-                body=[{"Value": item.variant, "Text": text_variant(item.text)}],
+                member=member,
+                signature=signature,
+                body=[body],
                 serial=bus.next_serial(),
                 validate=False,
             )
         )
 
+    def _send_properties_changed(self, item: Item, extra: dict[str, Variant] | None = None) -> None:
+        body: dict[str, Variant] = {"Value": item.variant, "Text": text_variant(item.text)}
+        if extra:
+            body.update(extra)
+        self._send_signal(item.path, "PropertiesChanged", "a{sv}", body)
+
     def _send_items_changed(self, changes: Mapping[str, Item | None]) -> None:
-        bus = self._bus
-        if bus is None or self._writer is None:
-            return
         body = {
             path: (
                 {"Value": item.variant, "Text": text_variant(item.text)}
@@ -412,18 +440,7 @@ class Service:
             )
             for path, item in changes.items()
         }
-        self._writer.write(
-            Message(
-                message_type=_SIGNAL,
-                path="/",
-                interface=BUSITEM,
-                member="ItemsChanged",
-                signature="a{sa{sv}}",
-                body=[body],
-                serial=bus.next_serial(),
-                validate=False,
-            )
-        )
+        self._send_signal("/", "ItemsChanged", "a{sa{sv}}", body)
 
     # ----------------------------------------------------------------- incoming calls
 
@@ -458,8 +475,8 @@ class Service:
         if member == "GetText":
             return Message.new_method_return(msg, "s", [item.text])
         if member == "SetValue":
-            if msg.signature != "v":
-                return Message.new_error(msg, _INVALID_ARGS, "SetValue takes one variant")
+            if len(msg.body) != 1:  # lenient: a bare int32/double/string is accepted too
+                return Message.new_error(msg, _INVALID_ARGS, "SetValue takes one value")
             return Message.new_method_return(msg, "i", [int(self._write(item, msg.body[0]))])
         spec = item.spec
         if member == "GetMin":

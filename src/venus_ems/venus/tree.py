@@ -95,6 +95,13 @@ class Item:
         self._text = None
         return True
 
+    def restyle(self, spec: PathSpec) -> None:
+        """Switch to another spec; the value is re-coerced and the cached wire forms dropped."""
+        self.spec = spec
+        self.value = coerce_value(spec.dbus_type, self.value)
+        self._variant = None
+        self._text = None
+
     @property
     def variant(self) -> Variant:
         """The value as a variant (cached)."""
