@@ -9,12 +9,14 @@ process so CPU time is attributed to the right side. Prints ratios and CPU µs p
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +63,17 @@ async def read_line() -> str:
 
 
 async def role_server_ours(address: str, n: int, name: str) -> None:
+    gc.collect()
+    tracemalloc.start()
+    traced0 = tracemalloc.get_traced_memory()[0]
     svc = Service(name, identity=Identity("bench"), device_instance=1, address=address)
     for i, p in enumerate(paths(n)):
         svc.add_path(p, float(i), D)
     async with svc:
-        say(ready=True, rss_kb=rss_kb())
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] - traced0
+        tracemalloc.stop()
+        say(ready=True, rss_kb=rss_kb(), traced=traced)
         await read_line()
 
 
@@ -166,7 +174,7 @@ async def role_monitor(address: str, services: int) -> None:
 
 
 async def role_watch_many(address: str, services: int) -> None:
-    """Cold discovery + scan in a fresh process, then warm repeats on new connections."""
+    """Cold discovery + scan in a fresh process, warm repeats, and the memory a scan retains."""
     watch = {"com.victronenergy.bench": None}
     times = []
     for _ in range(6):
@@ -174,18 +182,30 @@ async def role_watch_many(address: str, services: int) -> None:
         async with open_monitor(address, watch=watch) as mon:
             times.append((time.perf_counter() - t0) * 1e3)
             assert len(mon.services()) == services
-            values = sum(len(s.values) for s in mon.services())
-            if len(times) == 1:
-                rss = rss_kb()
-    say(ready=True, cold_ms=times[0], warm_ms=sorted(times[1:])[2], rss_kb=rss, values=values)
+    # memory: everything warmed up; compare a monitor that watches nothing with one that scans
+    async with open_monitor(address, watch={"com.victronenergy.none": None}):
+        gc.collect()
+        rss0 = rss_kb()
+    tracemalloc.start()
+    gc.collect()
+    traced0 = tracemalloc.get_traced_memory()[0]
+    rss1 = rss_kb()
+    async with open_monitor(address, watch=watch) as mon:
+        gc.collect()
+        traced = tracemalloc.get_traced_memory()[0] - traced0
+        rss = rss_kb()
+        values = sum(len(s.values) for s in mon.services())
+    tracemalloc.stop()
+    say(
+        ready=True,
+        cold_ms=times[0],
+        warm_ms=sorted(times[1:])[2],
+        rss_kb=rss,
+        rss_delta_kb=rss - min(rss0, rss1),
+        traced=traced,
+        values=values,
+    )
     await read_line()
-
-
-async def role_idle(address: str) -> None:  # baseline RSS of an interpreter with our imports
-    bus = await connect(address)
-    say(ready=True, rss_kb=rss_kb())
-    await read_line()
-    bus.disconnect()
 
 
 # ------------------------------------------------------------------ orchestration
@@ -296,36 +316,33 @@ def bench_fanout(address: str, mode: str, total: int) -> list[str]:
 
 
 def bench_memory_and_scan(address: str) -> list[str]:
-    idle = Child(address, "idle")
-    base = idle.read()["rss_kb"]
     big = Child(address, "server-ours", "1000", NAME + ".big")
-    big_rss = big.read()["rss_kb"]
+    b = big.read()
     small = Child(address, "server-ours", "0", NAME + ".small")
-    small_rss = small.read()["rss_kb"]
+    s = small.read()
     big.stop()
     small.stop()
     # 41 declared + 9 mandatory paths = 50 per service
     services = [Child(address, "server-ours", "41", f"{NAME}.s{i}") for i in range(20)]
-    for s in services:
-        s.read()
+    for c in services:
+        c.read()
     watchers = [Child(address, "watch-many", "20") for _ in range(3)]
     w = [c.read() for c in watchers]
     for c in watchers:
         c.stop()
-    for s in services:
-        s.stop()
-    idle.stop()
-    per_path = (big_rss - small_rss) * 1024 / 1000
+    for c in services:
+        c.stop()
+    per_path = (b["traced"] - s["traced"]) / 1000
     values = w[0]["values"]
-    mon_rss = min(x["rss_kb"] for x in w)
-    per_value = (mon_rss - base) * 1024 / values
+    mid = sorted(w, key=lambda x: x["traced"])[1]
     cold = sorted(x["cold_ms"] for x in w)[1]
     warm = sorted(x["warm_ms"] for x in w)[1]
     return [
-        f"service with 1000 paths: RSS {big_rss / 1024:.1f} MB, {per_path:.0f} B per path "
-        f"(target <= 1024)",
-        f"monitor watching 20 services x {values // 20} paths: RSS {mon_rss / 1024:.1f} MB, "
-        f"{per_value:.0f} B per value above an idle connection (target <= 512)",
+        f"service with 1000 paths: RSS {b['rss_kb'] / 1024:.1f} MB; {per_path:.0f} B per path "
+        f"allocated (tracemalloc, 1000 vs 0 paths; target <= 1024)",
+        f"monitor watching 20 services x {values // 20} paths: RSS {mid['rss_kb'] / 1024:.1f} MB, "
+        f"{mid['traced'] / values:.0f} B per value retained (tracemalloc), RSS grew "
+        f"{mid['rss_delta_kb'] * 1024 / values:.0f} B per value (target <= 512)",
         f"connect + discover + scan 20 x {values // 20}: {warm:.1f} ms warm, {cold:.1f} ms in a "
         f"fresh process (target <= 15)",
     ]
@@ -347,7 +364,6 @@ def main() -> None:
             ),
             "monitor": lambda: role_monitor(a.address, int(a.args[0])),
             "watch-many": lambda: role_watch_many(a.address, int(a.args[0])),
-            "idle": lambda: role_idle(a.address),
         }[a.role]
         anyio.run(fn)
         return

@@ -297,8 +297,7 @@ class Monitor:
             self._tg = tg
             self.bus.add_message_handler(self._on_message)
             try:
-                await self._subscribe_signals()
-                (names,) = await call(self.bus, _DBUS, _DBUS_PATH, _DBUS, "ListNames")
+                names = await self._subscribe_and_list()
                 async with anyio.create_task_group() as initial:
                     for name in names:
                         if self._selection(name) is not False:
@@ -314,7 +313,10 @@ class Monitor:
                 self._tg = None
                 tg.cancel_scope.cancel()
 
-    async def _subscribe_signals(self) -> None:
+    async def _subscribe_and_list(self) -> list[str]:
+        """AddMatch x3 then ListNames, pipelined: the daemon handles them in the order sent."""
+        names: list[str] = []
+
         async def owner_changed() -> None:
             noc = f"type='signal',sender='{_DBUS}',interface='{_DBUS}',member='NameOwnerChanged'"
             try:
@@ -322,7 +324,11 @@ class Monitor:
             except DBusCallError:  # very old daemons lack arg0namespace
                 await add_match(self.bus, noc)
 
-        async with anyio.create_task_group() as tg:  # pipelined: one round trip for all
+        async def list_names() -> None:
+            (found,) = await call(self.bus, _DBUS, _DBUS_PATH, _DBUS, "ListNames")
+            names.extend(found)
+
+        async with anyio.create_task_group() as tg:  # tasks start, and so send, in this order
             tg.start_soon(owner_changed)
             tg.start_soon(
                 add_match,
@@ -334,6 +340,8 @@ class Monitor:
                 self.bus,
                 f"type='signal',interface='{BUSITEM}',member='ItemsChanged',path='/'",
             )
+            tg.start_soon(list_names)
+        return names
 
     def _selection(self, name: str) -> set[str] | bool | None:
         """Paths to keep for a service: a set, None for all, False if unwanted."""
