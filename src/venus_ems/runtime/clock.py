@@ -16,7 +16,7 @@ from typing import Protocol, runtime_checkable
 import anyio
 import anyio.lowlevel
 
-__all__ = ["Clock", "RealClock", "ScaledClock", "SteppedClock"]
+__all__ = ["Clock", "RealClock", "ScaledClock", "SteppedClock", "sleep_or_event"]
 
 
 @runtime_checkable
@@ -125,3 +125,22 @@ async def _settle() -> None:
     """Let woken tasks run until they block again."""
     for _ in range(5):
         await anyio.lowlevel.checkpoint()
+
+
+async def sleep_or_event(clock: Clock, seconds: float, event: anyio.Event) -> bool:
+    """Wait until ``event`` is set or ``seconds`` of clock time pass; True if the event fired."""
+    if event.is_set():
+        return True
+    fired = False
+
+    async def watch(scope: anyio.CancelScope) -> None:
+        nonlocal fired
+        await event.wait()
+        fired = True
+        scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(watch, tg.cancel_scope)
+        await clock.sleep(seconds)
+        tg.cancel_scope.cancel()
+    return fired

@@ -1,0 +1,263 @@
+"""Actuators: the one writer of each physical output (DESIGN rule 6).
+
+Features never write outputs themselves; they *claim* an actuator with a value and a priority.
+The actuator arbitrates (highest priority wins, ties go to the earliest claim), skips unchanged
+values, rate-limits, refreshes values that expire at the device (mode-3 setpoints), puts a
+timeout on every write, logs instead of writing in dry-run mode, and owns the output's safe
+state: it writes it when every claim is released or expired (a stalled feature's claim expires
+after ``claim_ttl_s``), and, shielded and time-bounded, when the daemon stops.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from .clock import Clock, sleep_or_event
+
+__all__ = ["Actuator", "ActuatorRegistry", "Claim", "OutputWriter"]
+
+_LOG = logging.getLogger(__name__)
+
+T = TypeVar("T")
+T_contra = TypeVar("T_contra", contravariant=True)
+_UNSET: Any = object()
+
+
+class OutputWriter(Protocol[T_contra]):
+    """Writes one output; raises (BusError, DeviceError...) when the write fails."""
+
+    @property
+    def target(self) -> str:
+        """What is written, for logs and status (``com.victronenergy.hub4/Overrides/Setpoint``)."""
+        ...
+
+    async def write(self, value: T_contra) -> None:
+        """Write ``value``; raise on failure."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Claim(Generic[T]):
+    """A feature's request for an output: value, priority, and when it was (re)made (clock s)."""
+
+    feature: str
+    value: T
+    priority: int
+    at: float
+    seq: int
+
+
+class Actuator(Generic[T]):
+    """Arbitrates claims for one output and writes the winner's value (or the safe value)."""
+
+    def __init__(
+        self,
+        name: str,
+        writer: OutputWriter[T],
+        *,
+        safe_value: T,
+        clock: Clock,
+        refresh_s: float | None = None,
+        min_interval_s: float = 0.0,
+        claim_ttl_s: float | None = None,
+        write_timeout_s: float = 5.0,
+        retry_s: float = 5.0,
+        dry_run: bool = False,
+        on_state: Callable[[Actuator[Any]], None] | None = None,
+    ) -> None:
+        """``refresh_s``: rewrite an unchanged value this often; ``min_interval_s``: rate limit."""
+        if refresh_s is not None and refresh_s <= 0:
+            raise ValueError("refresh_s must be positive")
+        self.name = name
+        self.writer = writer
+        self.safe_value = safe_value
+        self.clock = clock
+        self.refresh_s = refresh_s
+        self.min_interval_s = min_interval_s
+        self.claim_ttl_s = claim_ttl_s
+        self.write_timeout_s = write_timeout_s
+        self.retry_s = retry_s
+        self.dry_run = dry_run
+        self._on_state = on_state
+        self._claims: dict[str, Claim[T]] = {}
+        self._seq = itertools.count()
+        self._wake = anyio.Event()
+        self.written: T = _UNSET
+        self.last_write_at: float | None = None
+        self.last_attempt_at: float | None = None
+        self.last_error: str | None = None
+        self.writes = 0
+
+    # ----------------------------------------------------------------- claims
+
+    def claim(self, feature: str, value: T, *, priority: int = 0) -> None:
+        """Ask for ``value``; repeating a claim renews it (keeps it from expiring)."""
+        old = self._claims.get(feature)
+        seq = old.seq if old is not None and old.priority == priority else next(self._seq)
+        self._claims[feature] = Claim(feature, value, priority, self.clock.monotonic(), seq)
+        if old is None or old.value != value or old.priority != priority:
+            self._changed()
+
+    def release(self, feature: str) -> None:
+        """Drop a feature's claim; with no claim left the output goes to its safe value."""
+        if self._claims.pop(feature, None) is not None:
+            self._changed()
+
+    @property
+    def owner(self) -> str | None:
+        """The feature whose claim wins now, or None."""
+        winner = self._winner()
+        return None if winner is None else winner.feature
+
+    @property
+    def desired(self) -> T:
+        """The value the output should have now (the winner's, else the safe value)."""
+        winner = self._winner()
+        return self.safe_value if winner is None else winner.value
+
+    def _winner(self) -> Claim[T] | None:
+        if not self._claims:
+            return None
+        return max(self._claims.values(), key=lambda c: (c.priority, -c.seq))
+
+    def _changed(self) -> None:
+        self._wake.set()
+        self._report()
+
+    def _report(self) -> None:
+        if self._on_state is not None:
+            self._on_state(self)
+
+    def _expire(self, now: float) -> float | None:
+        """Drop expired claims; return when the next one expires."""
+        ttl = self.claim_ttl_s
+        if ttl is None or not self._claims:
+            return None
+        for feature, c in list(self._claims.items()):
+            if now - c.at > ttl:
+                _LOG.warning("%s: claim of %s expired after %.1f s", self.name, feature, ttl)
+                del self._claims[feature]
+                self._changed()
+        return min((c.at + ttl for c in self._claims.values()), default=None)
+
+    # ----------------------------------------------------------------- the writer loop
+
+    def _next_write_at(self, now: float) -> float | None:
+        """When the desired value must be written (None: nothing to do)."""
+        desired = self.desired
+        if self.written is _UNSET and not self._claims:
+            return None  # never claimed: leave the output alone (e.g. DESS owns the override)
+        if self.last_error is not None and self.last_attempt_at is not None:
+            retry_at = self.last_attempt_at + self.retry_s
+        else:
+            retry_at = now
+        if self.written is _UNSET or desired != self.written or self.last_error is not None:
+            earliest = (
+                now if self.last_write_at is None else self.last_write_at + self.min_interval_s
+            )
+            return max(now, earliest, retry_at)
+        if self.refresh_s is not None and self.last_write_at is not None:
+            return max(self.last_write_at + self.refresh_s, retry_at)
+        return None
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Write until cancelled, then put the output in its safe state (shielded, bounded)."""
+        task_status.started()
+        try:
+            while True:
+                now = self.clock.monotonic()
+                expiry = self._expire(now)
+                at = self._next_write_at(now)
+                if at is not None and at <= now:
+                    await self._write(self.desired)
+                    continue
+                deadline = min((t for t in (at, expiry) if t is not None), default=None)
+                self._wake = anyio.Event()
+                if deadline is None:
+                    await self._wake.wait()
+                else:
+                    await sleep_or_event(self.clock, deadline - now, self._wake)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.safe_state()
+
+    async def safe_state(self) -> None:
+        """Write the safe value now if we ever wrote something else (bounded by the timeout)."""
+        self._claims.clear()
+        if self.written is _UNSET or (self.written == self.safe_value and self.last_error is None):
+            return
+        _LOG.info("%s: safe state %r", self.name, self.safe_value)
+        await self._write(self.safe_value)
+
+    async def _write(self, value: T) -> None:
+        now = self.clock.monotonic()
+        self.last_attempt_at = now
+        if self.dry_run:
+            if value != self.written:
+                _LOG.info("dry run: %s would write %r to %s", self.name, value, self.writer.target)
+            self._written(value, now)
+            return
+        try:
+            with anyio.fail_after(self.write_timeout_s):
+                await self.writer.write(value)
+        except TimeoutError:
+            self._failed(value, f"no answer within {self.write_timeout_s} s")
+        except Exception as err:  # noqa: BLE001 - any write failure: report, retry later
+            self._failed(value, str(err) or type(err).__name__)
+        else:
+            self._written(value, now)
+
+    def _written(self, value: T, now: float) -> None:
+        if value != self.written:
+            _LOG.debug("%s: wrote %r to %s", self.name, value, self.writer.target)
+        self.written = value
+        self.last_write_at = now
+        self.last_error = None
+        self.writes += 1
+        self._report()
+
+    def _failed(self, value: T, message: str) -> None:
+        if self.last_error != message:
+            _LOG.warning(
+                "%s: writing %r to %s failed: %s", self.name, value, self.writer.target, message
+            )
+        self.last_error = message
+        self._report()
+
+
+class ActuatorRegistry:
+    """All actuators of the daemon, started in the task group they were given."""
+
+    def __init__(self, tg: TaskGroup | None = None) -> None:
+        """Actuators created through :meth:`add` start in ``tg`` (if given)."""
+        self._tg = tg
+        self._actuators: dict[str, Actuator[Any]] = {}
+
+    def add(self, actuator: Actuator[T]) -> Actuator[T]:
+        """Register (and start) an actuator; ValueError if the name is taken."""
+        if actuator.name in self._actuators:
+            raise ValueError(f"actuator {actuator.name} exists already")
+        self._actuators[actuator.name] = actuator
+        if self._tg is not None:
+            self._tg.start_soon(actuator.run)
+        return actuator
+
+    def get(self, name: str) -> Actuator[Any] | None:
+        """The actuator called ``name``, or None."""
+        return self._actuators.get(name)
+
+    def release_all(self, feature: str) -> None:
+        """Drop every claim of ``feature`` (it crashed or stopped)."""
+        for act in self._actuators.values():
+            act.release(feature)
+
+    def __iter__(self) -> Any:
+        """Iterate over the actuators."""
+        return iter(list(self._actuators.values()))
