@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import anyio
 import pytest
 
@@ -10,6 +12,9 @@ from venus_ems.runtime.actuator import Actuator, ActuatorRegistry
 from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.feature import FeatureContext, FeatureState
 from venus_ems.runtime.supervisor import Supervisor, first_error
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
