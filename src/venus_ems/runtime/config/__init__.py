@@ -1,0 +1,53 @@
+"""Configuration: one TOML file parsed into frozen pydantic models, every problem reported.
+
+``load_config(path)`` returns a :class:`Config` or raises :class:`InvalidConfigError` (a
+``ConfigError``) listing each problem as ``table.key = value: expected ... (line N)``.
+``check_config(path)`` gives the CLI ``(exit code, text)``. Secrets are literals or
+``{ env = "NAME" }`` and never appear in ``repr``/``str`` or logs.
+"""
+
+from __future__ import annotations
+
+from .base import check_publish_topic, check_topic_filter
+from .bridges import ExportConfig, MqttExporterConfig, TimeToGoConfig
+from .control import EssControlConfig, OutputLimiterConfig
+from .general import GeneralConfig, LogLevel, MqttConfig, default_state_dir
+from .loader import EXIT_INVALID, EXIT_OK, check_config, load_config, parse_config
+from .meters import GridChannelConfig, GridMeterConfig, PvMeterConfig, TemperatureConfig
+from .migrate import MIGRATIONS, Migration, migrate
+from .model import SCHEMA_VERSION, Config
+from .report import InvalidConfigError, Problem
+from .secrets import MASK, Secret, known_secrets
+
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "MASK",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "Config",
+    "EssControlConfig",
+    "ExportConfig",
+    "GeneralConfig",
+    "GridChannelConfig",
+    "GridMeterConfig",
+    "InvalidConfigError",
+    "LogLevel",
+    "Migration",
+    "MqttConfig",
+    "MqttExporterConfig",
+    "OutputLimiterConfig",
+    "Problem",
+    "PvMeterConfig",
+    "Secret",
+    "TemperatureConfig",
+    "TimeToGoConfig",
+    "check_config",
+    "check_publish_topic",
+    "check_topic_filter",
+    "default_state_dir",
+    "known_secrets",
+    "load_config",
+    "migrate",
+    "parse_config",
+]

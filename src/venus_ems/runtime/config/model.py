@@ -1,0 +1,98 @@
+"""The whole configuration: one frozen model per TOML table, features disabled by default."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+from pydantic import BaseModel, Field, model_validator
+
+from .base import Items, StrictModel
+from .bridges import MqttExporterConfig, TimeToGoConfig
+from .control import EssControlConfig, OutputLimiterConfig
+from .general import GeneralConfig, MqttConfig
+from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
+from .secrets import Secret
+
+__all__ = ["SCHEMA_VERSION", "Config"]
+
+SCHEMA_VERSION = 1
+"""The config schema this venus-ems reads; older files are migrated in memory."""
+
+
+class Config(StrictModel):
+    """A validated venus-ems configuration (immutable)."""
+
+    schema_version: int = Field(ge=SCHEMA_VERSION, le=SCHEMA_VERSION)
+    general: GeneralConfig = GeneralConfig()
+    mqtt: MqttConfig = MqttConfig()
+    grid_meter: Items[GridMeterConfig] = ()
+    pv_meter: Items[PvMeterConfig] = ()
+    temperature: Items[TemperatureConfig] = ()
+    mqtt_exporter: MqttExporterConfig = MqttExporterConfig()
+    time_to_go: TimeToGoConfig = TimeToGoConfig()
+    ess_control: EssControlConfig = EssControlConfig()
+    output_limiter: OutputLimiterConfig = OutputLimiterConfig()
+
+    def enabled_features(self) -> list[str]:
+        """Names of the enabled features, e.g. ``grid_meter.house``, ``ess_control``."""
+        out = [
+            f"{table}.{item.name}"
+            for table, items in (
+                ("grid_meter", self.grid_meter),
+                ("pv_meter", self.pv_meter),
+                ("temperature", self.temperature),
+            )
+            for item in items
+            if item.enabled
+        ]
+        singles = (
+            ("mqtt_exporter", self.mqtt_exporter.enabled),
+            ("time_to_go", self.time_to_go.enabled),
+            ("ess_control", self.ess_control.enabled),
+            ("output_limiter", self.output_limiter.enabled),
+        )
+        out.extend(name for name, on in singles if on)
+        return out
+
+    def secret_values(self) -> frozenset[str]:
+        """Every non-empty secret in this config (for the log redaction filter)."""
+        return frozenset(s.get_secret_value() for s in _secrets(self) if s.get_secret_value())
+
+    @model_validator(mode="after")
+    def _across_tables(self) -> Config:
+        """Names are unique per table; MQTT-based features need ``[mqtt] enabled``."""
+        for table, items in (
+            ("grid_meter", self.grid_meter),
+            ("pv_meter", self.pv_meter),
+            ("temperature", self.temperature),
+        ):
+            dupes = sorted(n for n, c in Counter(i.name for i in items).items() if c > 1)
+            if dupes:
+                raise ValueError(f"[[{table}]] name {dupes[0]!r} is used more than once")
+        needs_mqtt = [f"temperature.{t.name}" for t in self.temperature if t.enabled]
+        if self.mqtt_exporter.enabled:
+            needs_mqtt.append("mqtt_exporter")
+        if needs_mqtt and not self.mqtt.enabled:
+            raise ValueError(
+                f"{', '.join(needs_mqtt)} enabled but [mqtt] enabled = false "
+                "(these features use the MQTT broker)"
+            )
+        return self
+
+
+def _secrets(model: BaseModel) -> Iterator[Secret]:
+    """Every Secret inside ``model``, depth first."""
+    for name in type(model).model_fields:
+        yield from _walk(getattr(model, name))
+
+
+def _walk(value: object) -> Iterator[Secret]:
+    """Secrets inside one field value."""
+    if isinstance(value, Secret):
+        yield value
+    elif isinstance(value, BaseModel):
+        yield from _secrets(value)
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _walk(item)

@@ -1,0 +1,244 @@
+"""MqttLink against a real mosquitto: Online/Offline, last will, reconnect, queue, handlers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mqtt_helpers import observe, retained, send
+
+from broker import Broker, free_port
+from venus_ems.runtime.clock import SteppedClock
+from venus_ems.runtime.config import MqttConfig
+from venus_ems.runtime.mqtt import MqttLink, MqttMessage
+
+pytestmark = pytest.mark.anyio
+
+STATUS = "venus-ems/$SYS/Status"
+
+
+async def test_online_retained_and_subscription_roundtrip(mosquitto, mqtt_settings):
+    link = MqttLink(mqtt_settings)
+    got: list[MqttMessage] = []
+    async with anyio.create_task_group() as tg:
+        await tg.start(link.run)
+        await link.subscribe("cmd/+/set", got.append)
+        with anyio.fail_after(5):
+            await link.wait_connected()
+        assert await retained(mosquitto.port, STATUS) == b"Online"
+        await send(mosquitto.port, "cmd/heater/set", b"on")
+        await send(mosquitto.port, "cmd/heater/other", b"ignored")
+        with anyio.fail_after(5):
+            while not got:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert [(m.topic, m.payload) for m in got] == [("cmd/heater/set", b"on")]
+    assert link.connections == 1
+
+
+async def test_orderly_stop_publishes_offline(mosquitto, mqtt_settings):
+    link = MqttLink(mqtt_settings)
+    async with anyio.create_task_group() as tg:
+        await tg.start(link.run)
+        with anyio.fail_after(5):
+            await link.wait_connected()
+        tg.cancel_scope.cancel()
+    assert not link.connected
+    assert await retained(mosquitto.port, STATUS) == b"Offline"
+    # a clean DISCONNECT: the broker did not have to publish the will
+    log = mosquitto.log_text()
+    assert "Client venus_ems disconnected." in log, log
+    assert "Client venus_ems closed its connection" not in log
+
+
+async def test_last_will_offline_when_process_dies(mosquitto):
+    child = Path(__file__).with_name("mqtt_child.py")
+    proc = subprocess.Popen(
+        [sys.executable, str(child), str(mosquitto.port)], stdout=subprocess.PIPE
+    )
+    try:
+        async with observe(mosquitto.port, STATUS) as rec:
+            assert proc.stdout is not None
+            line = await anyio.to_thread.run_sync(proc.stdout.readline)
+            assert line.strip() == b"up"
+            await rec.wait_for(STATUS, b"Online")
+            proc.kill()  # SIGKILL: no chance to say goodbye
+            await rec.wait_for(STATUS, b"Offline")
+    finally:
+        proc.kill()
+        proc.wait(5)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert await retained(mosquitto.port, STATUS) == b"Offline"
+
+
+async def test_broker_restart_restores_online_and_subscriptions(mosquitto, mqtt_settings):
+    link = MqttLink(mqtt_settings)
+    got: list[bytes] = []
+    async with anyio.create_task_group() as tg:
+        await tg.start(link.run)
+        await link.subscribe("house/temp", lambda m: got.append(m.payload))
+        with anyio.fail_after(5):
+            await link.wait_connected()
+        mosquitto.stop()  # retained Online is gone with it (persistence off)
+        with anyio.fail_after(5):
+            while link.connected:
+                await anyio.sleep(0.01)
+        link.publish("venus-ems/test/while_down", "queued", qos=1, retain=True)
+        mosquitto.start()
+        with anyio.fail_after(10):
+            await link.wait_connected()
+        assert await retained(mosquitto.port, STATUS) == b"Online"
+        assert await retained(mosquitto.port, "venus-ems/test/while_down") == b"queued"
+        await send(mosquitto.port, "house/temp", b"21.5")
+        with anyio.fail_after(5):
+            while not got:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert got == [b"21.5"]
+    assert link.connections == 2
+    assert link.last_error is not None
+    assert "lost" in link.last_error
+
+
+async def test_start_does_not_wait_for_a_dead_broker(tmp_path, fast_mqtt):
+    port = free_port()
+    settings = MqttConfig.model_validate({**fast_mqtt, "host": "127.0.0.1", "port": port})
+    link = MqttLink(settings)
+    async with anyio.create_task_group() as tg:
+        with anyio.fail_after(5):
+            await tg.start(link.run)
+        assert not link.connected
+        assert link.last_error is not None
+        assert "cannot connect" in link.last_error
+        for i in range(5):
+            link.publish(f"venus-ems/q/{i}", str(i), qos=1)
+        with Broker(tmp_path, port=port) as b:
+            async with observe(b.port, "venus-ems/q/#") as rec:
+                with anyio.fail_after(10):
+                    await link.wait_connected()
+                await rec.wait_for("venus-ems/q/4", b"4")
+            tg.cancel_scope.cancel()
+    assert [t for t, _, _ in rec.messages] == [f"venus-ems/q/{i}" for i in range(5)]
+
+
+async def test_queue_is_bounded_and_drops_oldest(fast_mqtt):
+    settings = MqttConfig.model_validate(
+        {**fast_mqtt, "host": "127.0.0.1", "port": free_port(), "queue_size": 3}
+    )
+    link = MqttLink(settings)
+    for i in range(5):
+        link.publish("venus-ems/x", str(i))
+    assert link.dropped == 2
+    assert [m.payload for m in link._outbox] == [b"2", b"3", b"4"]
+
+
+async def test_publish_rejects_bad_topics_and_values(mqtt_settings):
+    link = MqttLink(mqtt_settings)
+    for topic in ("a/+/b", "a/#", "", "/a", "$SYS/x"):
+        with pytest.raises(ValueError, match="topic"):
+            link.publish(topic, "1")
+    with pytest.raises(ValueError, match="qos"):
+        link.publish("a", "1", qos=3)
+    with pytest.raises(TypeError, match="bool"):
+        link.publish("a", True)
+    assert link.dropped == 0
+    assert not link._outbox
+
+
+async def test_handler_errors_are_logged_not_fatal(mosquitto, mqtt_settings, caplog):
+    link = MqttLink(mqtt_settings)
+    seen: list[bytes] = []
+
+    def broken(msg: MqttMessage) -> None:
+        raise RuntimeError(f"boom on {msg.text()}")
+
+    async def good(msg: MqttMessage) -> None:
+        await anyio.sleep(0)
+        seen.append(msg.payload)
+
+    async with anyio.create_task_group() as tg:
+        await tg.start(link.run)
+        await link.subscribe("in/#", broken)
+        await link.subscribe("in/#", good)
+        with anyio.fail_after(5):
+            await link.wait_connected()
+        await send(mosquitto.port, "in/a", b"1")
+        await send(mosquitto.port, "in/b", b"2")
+        with anyio.fail_after(5):
+            while len(seen) < 2:
+                await anyio.sleep(0.01)
+        await link.unsubscribe("in/#", broken)
+        await send(mosquitto.port, "in/c", b"3")
+        with anyio.fail_after(5):
+            while len(seen) < 3:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert seen == [b"1", b"2", b"3"]
+    failures = [r for r in caplog.records if "handler" in r.getMessage()]
+    assert len(failures) == 2
+    assert failures[0].exc_info is not None
+    assert "boom on 1" in str(failures[0].exc_info[1])
+
+
+async def test_service_message_ring_is_retained_and_bounded(mosquitto, fast_mqtt):
+    settings = MqttConfig.model_validate(
+        {
+            **fast_mqtt,
+            "host": mosquitto.host,
+            "port": mosquitto.port,
+            "service_messages": 3,
+            "topic_prefix": "site/ems",
+            "username": "u",
+            "password": "hunter2-secret",
+        }
+    )
+    clock = SteppedClock()
+    link = MqttLink(settings, clock=clock)
+    for i in range(5):
+        link.service_message("grid_meter", "warning", f"poll failed #{i}")
+        await clock.advance(1)
+    link.service_message("ess_control", "info", "password was hunter2-secret")
+    topic = "site/ems/grid_meter/ServiceMessages"
+    async with anyio.create_task_group() as tg:
+        await tg.start(link.run)
+        with anyio.fail_after(5):
+            await link.wait_connected()
+        ring = json.loads(await retained(mosquitto.port, topic))
+        other = json.loads(await retained(mosquitto.port, "site/ems/ess_control/ServiceMessages"))
+        tg.cancel_scope.cancel()
+    assert [e["text"] for e in ring] == ["poll failed #2", "poll failed #3", "poll failed #4"]
+    assert ring[-1]["level"] == "warning"
+    assert ring[-1]["time"] == "2026-06-21T00:00:04+00:00"
+    assert other[0]["text"] == "password was ***"
+    with pytest.raises(ValueError, match="level"):
+        link.service_message("grid_meter", "loud", "x")
+    with pytest.raises(ValueError, match="one topic level"):
+        link.service_message("a/b", "info", "x")
+
+
+async def test_wrong_credentials_are_an_auth_error(tmp_path, fast_mqtt, caplog):
+    caplog.set_level(logging.DEBUG)
+    with Broker(tmp_path, users={"ems": "right-password"}) as b:
+        base = {**fast_mqtt, "host": b.host, "port": b.port, "username": "ems"}
+        bad = MqttLink(MqttConfig.model_validate({**base, "password": "wrong-password"}))
+        async with anyio.create_task_group() as tg:
+            await tg.start(bad.run)
+            assert not bad.connected
+            tg.cancel_scope.cancel()
+        assert bad.last_error is not None
+        assert "refused our credentials" in bad.last_error
+        assert any(r.levelno == logging.ERROR for r in caplog.records)
+        good = MqttLink(MqttConfig.model_validate({**base, "password": "right-password"}))
+        async with anyio.create_task_group() as tg:
+            await tg.start(good.run)
+            with anyio.fail_after(5):
+                await good.wait_connected()
+            tg.cancel_scope.cancel()
+    assert "wrong-password" not in caplog.text
+    assert "right-password" not in caplog.text
