@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -125,6 +126,25 @@ async def test_start_does_not_wait_for_a_dead_broker(tmp_path, fast_mqtt):
                 await rec.wait_for("venus-ems/q/4", b"4")
             tg.cancel_scope.cancel()
     assert [t for t, _, _ in rec.messages] == [f"venus-ems/q/{i}" for i in range(5)]
+
+
+async def test_start_is_bounded_when_the_broker_never_answers(fast_mqtt):
+    # a listening socket nobody serves: TCP connects, CONNACK never comes
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        port = silent.getsockname()[1]
+        settings = MqttConfig.model_validate(
+            {**fast_mqtt, "host": "127.0.0.1", "port": port, "connect_timeout_s": 30.0}
+        )
+        link = MqttLink(settings)
+        async with anyio.create_task_group() as tg:
+            with anyio.fail_after(6):  # the link gives up waiting after 2 s, not 30
+                await tg.start(link.run)
+            assert not link.connected
+            link.publish("venus-ems/x", "kept")  # callers are never blocked
+            tg.cancel_scope.cancel()
+    assert len(link._outbox) == 1
 
 
 async def test_queue_is_bounded_and_drops_oldest(fast_mqtt):

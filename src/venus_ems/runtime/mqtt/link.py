@@ -53,6 +53,7 @@ ServiceLevel = str
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 # CONNACK return codes (MQTT 3.1.1) that mean "your credentials are refused"
 _AUTH_CODES = {4, 5, 134, 135}
+_START_WAIT_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +131,7 @@ class MqttLink:
         self._dirty_rings: dict[str, None] = {}
         self._client: aiomqtt.Client | None = None
         self._up = anyio.Event()
+        self._attempted = anyio.Event()
         self._drop_warned = False
         self.dropped = 0
         """Messages dropped because the queue was full."""
@@ -221,10 +223,18 @@ class MqttLink:
         return self.settings.connect_timeout_s
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Keep connected until cancelled; ``started`` after the first attempt, up or not."""
+        """Stay connected until cancelled; ``started`` once the first attempt ends (<= 2 s)."""
         context = tls_context(self.settings)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._keep_connected, context)
+            # a broker that does not answer (blackholed host) must not hold up the daemon
+            with anyio.move_on_after(min(_START_WAIT_S, self._timeout)):
+                await self._attempted.wait()
+            task_status.started()
+
+    async def _keep_connected(self, context: ssl.SSLContext | None) -> None:
+        """Connect, serve the session, back off, repeat."""
         attempt = 0
-        started = False
         while True:
             try:
                 client = await self._connect(context)
@@ -232,15 +242,10 @@ class MqttLink:
                 self.last_error = str(err)
                 level = logging.ERROR if isinstance(err, DeviceAuthError) else logging.WARNING
                 _LOG.log(level, "MQTT: %s", err)
+                self._attempted.set()
             else:
                 attempt = 0
-                if not started:
-                    started = True
-                    task_status.started()
                 await self._session(client)
-            if not started:
-                started = True
-                task_status.started()
             delay = backoff_delay(
                 attempt,
                 self.settings.reconnect_initial_s,
@@ -299,6 +304,7 @@ class MqttLink:
             self._dirty_rings.update(dict.fromkeys(self._rings))
             self.connections += 1
             self._up.set()
+            self._attempted.set()
             _LOG.info("MQTT: connected to %s (%s)", self.settings.host, self.status_topic)
             lost_by: list[aiomqtt.MqttError] = []
             async with anyio.create_task_group() as tg:
