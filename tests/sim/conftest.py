@@ -1,0 +1,64 @@
+"""Fixtures for the emulator tests: stepped clock, HTTP client, vectors and JSON shapes."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from venus_ems.runtime.clock import SteppedClock
+
+VECTORS = Path(
+    os.environ.get("VENUS_EMS_VECTORS", Path(__file__).resolve().parents[3] / "shared" / "vectors")
+)
+
+
+def _shape(value):
+    """JSON type tree: objects keep their keys, arrays their length, leaves become type names."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(v) for v in value]
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if value is None:
+        return "null"
+    assert isinstance(value, str), value
+    return "string"
+
+
+@pytest.fixture
+def json_shape():
+    """The function mapping a decoded JSON document to its shape (keys and JSON types)."""
+    return _shape
+
+
+@pytest.fixture
+def vector():
+    """Load a device payload from the shared vectors; skip the test when they are absent."""
+
+    def load(name: str):
+        path = VECTORS / name
+        if not path.is_file():
+            pytest.skip(f"vector {name} not available at {VECTORS}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    return load
+
+
+@pytest.fixture
+def emu_clock() -> SteppedClock:
+    """A stepped clock starting 2026-06-21 00:00 UTC."""
+    return SteppedClock()
+
+
+@pytest.fixture
+async def http():
+    """A real aiohttp client with a 5 s total timeout."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session:
+        yield session
