@@ -235,9 +235,17 @@ class Actuator(Generic[T]):
 class ActuatorRegistry:
     """All actuators of the daemon, started in the task group they were given."""
 
-    def __init__(self, tg: TaskGroup | None = None) -> None:
-        """Actuators created through :meth:`add` start in ``tg`` (if given)."""
+    def __init__(
+        self,
+        tg: TaskGroup | None = None,
+        *,
+        on_state: Callable[[Actuator[Any]], None] | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        """Actuators added here start in ``tg``, report to ``on_state``, obey ``dry_run``."""
         self._tg = tg
+        self._on_state = on_state
+        self.dry_run = dry_run
         self._actuators: dict[str, Actuator[Any]] = {}
 
     def add(self, actuator: Actuator[T]) -> Actuator[T]:
@@ -245,9 +253,23 @@ class ActuatorRegistry:
         if actuator.name in self._actuators:
             raise ValueError(f"actuator {actuator.name} exists already")
         self._actuators[actuator.name] = actuator
+        if self.dry_run:
+            actuator.dry_run = True
+        if self._on_state is not None and actuator._on_state is None:
+            actuator._on_state = self._on_state
+            self._on_state(actuator)
         if self._tg is not None:
             self._tg.start_soon(actuator.run)
         return actuator
+
+    def ensure(self, name: str, factory: Callable[[], Actuator[Any]]) -> Actuator[Any]:
+        """The actuator called ``name``, created with ``factory()`` on first use."""
+        act = self._actuators.get(name)
+        if act is None:
+            act = self.add(factory())
+            if act.name != name:
+                raise ValueError(f"factory for {name} made {act.name}")
+        return act
 
     def get(self, name: str) -> Actuator[Any] | None:
         """The actuator called ``name``, or None."""

@@ -1,0 +1,93 @@
+"""The daemon: one root task group, components started in order, safe outputs on the way out.
+
+Start order: the bus (a shared Monitor), our own service (``com.victronenergy.venusems``), the
+features under the supervisor (devices are opened by the features that use them), then MQTT.
+Cancellation (SIGTERM, SIGINT) stops features first; every actuator then writes its safe state,
+shielded and bounded, while the bus is still open.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ..features import create_features
+from ..venus import SettingsClient, open_monitor
+from .actuator import ActuatorRegistry
+from .clock import Clock, RealClock
+from .config import Config
+from .feature import Feature, FeatureContext
+from .mqtt import MqttLink
+from .status import StatusPublisher
+from .supervisor import Supervisor
+
+__all__ = ["default_state_dir", "run_daemon"]
+
+_LOG = logging.getLogger(__name__)
+
+
+def default_state_dir(data_root: Path = Path("/data")) -> Path:
+    """``/data/venus-ems/state`` on a GX (``/data`` writable), else ``./state``."""
+    if data_root.is_dir() and os.access(data_root, os.W_OK):
+        return data_root / "venus-ems" / "state"
+    return Path("state")
+
+
+async def run_daemon(
+    config: Config,
+    *,
+    bus_address: str | None = None,
+    clock: Clock | None = None,
+    dry_run: bool = False,
+    features: Sequence[tuple[str, Feature]] | None = None,
+    task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run until cancelled; ``features`` overrides the configured ones (tests)."""
+    clock = clock or RealClock()
+    address = bus_address or config.general.bus_address
+    dry = dry_run or config.general.dry_run
+    chosen = list(features) if features is not None else create_features(config)
+    state_dir = Path(config.general.state_dir) if config.general.state_dir else default_state_dir()
+    mqtt = MqttLink(config.mqtt, clock=clock) if config.mqtt.enabled else None
+    if dry:
+        _LOG.warning("dry run: outputs are logged, not written")
+    async with open_monitor(address) as monitor:
+        status = StatusPublisher(
+            address=address, features=[n for n, _ in chosen], dry_run=dry, mqtt=mqtt
+        )
+        async with status, anyio.create_task_group() as tg:
+            actuators = ActuatorRegistry(tg, on_state=status.output_changed, dry_run=dry)
+            settings = SettingsClient(monitor)
+            contexts = [
+                FeatureContext(
+                    name,
+                    clock,
+                    monitor,
+                    actuators,
+                    bus_address=address,
+                    dry_run=dry,
+                    state_dir=state_dir,
+                    mqtt=mqtt,
+                    settings=settings,
+                    sink=status,
+                )
+                for name, _ in chosen
+            ]
+            supervisor = Supervisor(
+                clock=clock,
+                actuators=actuators,
+                backoff_initial_s=config.general.restart_backoff_initial_s,
+                backoff_max_s=config.general.restart_backoff_max_s,
+            )
+            await tg.start(
+                supervisor.run, [(f, c) for (_, f), c in zip(chosen, contexts, strict=True)]
+            )
+            if mqtt is not None:
+                await tg.start(mqtt.run)
+            _LOG.info("venus-ems running: %d features", len(chosen))
+            task_status.started()

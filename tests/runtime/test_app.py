@@ -1,0 +1,115 @@
+"""The daemon in-process: features supervised, states and outputs on D-Bus, safe outputs on stop."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from venus_ems.runtime.app import run_daemon
+from venus_ems.runtime.config import parse_config
+from venus_ems.runtime.outputs import grid_setpoint_actuator
+from venus_ems.runtime.statusline import format_status
+from venus_ems.venus import Identity, PathSpec, Service, open_monitor
+
+pytestmark = pytest.mark.anyio
+STATUS = "com.victronenergy.venusems"
+
+
+class Holder:
+    """Holds the grid setpoint at ``value``; crashes once after ``crash_after`` s if asked."""
+
+    name = "holder"
+
+    def __init__(self, value: float, crash_after: float | None = None):
+        self.value = value
+        self.crash_after = crash_after
+        self.runs = 0
+
+    async def run(self, ctx, *, task_status):
+        self.runs += 1
+        act = ctx.actuators.ensure(
+            "ess.grid_setpoint", lambda: grid_setpoint_actuator(ctx.monitor, ctx.clock)
+        )
+        act.claim(ctx.name, self.value)
+        ctx.report(f"holding {self.value:.0f} W", ["export cap 300 W"])
+        task_status.started()
+        if self.crash_after is not None and self.runs == 1:
+            await anyio.sleep(self.crash_after)
+            raise RuntimeError("simulated bug")
+        await anyio.sleep_forever()
+
+
+def hub4_service(address: str) -> Service:
+    svc = Service(
+        "com.victronenergy.hub4", identity=Identity("hub4"), device_instance=0, address=address
+    )
+    svc.add_path("/Overrides/Setpoint", None, PathSpec("d", writable=True))
+    return svc
+
+
+async def until(predicate, timeout: float = 5.0) -> None:
+    with anyio.fail_after(timeout):
+        while not predicate():
+            await anyio.sleep(0.01)
+
+
+CONFIG, _ = parse_config(
+    "schema_version = 1\n[general]\nrestart_backoff_initial_s = 0.3\nrestart_backoff_max_s = 1.0\n"
+    "log_console = false\n"
+)
+
+
+async def test_states_outputs_restart_and_safe_stop(bus_address, tmp_path):
+    hub4 = hub4_service(bus_address)
+    holder = Holder(-250.0, crash_after=0.3)
+    async with hub4, open_monitor(bus_address) as mon:
+        async with anyio.create_task_group() as tg:
+            await tg.start(
+                lambda task_status: run_daemon(
+                    CONFIG,
+                    bus_address=bus_address,
+                    features=[("holder", holder)],
+                    task_status=task_status,
+                )
+            )
+            await until(lambda: hub4["/Overrides/Setpoint"] == -250.0)
+            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Owner") == "holder")
+            assert mon.get(STATUS, "/Features/holder/State") == "running"
+            assert mon.get(STATUS, "/Features/holder/Decision") == "holding -250 W"
+            assert mon.get(STATUS, "/Features/holder/Reasons") == "export cap 300 W"
+            assert mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") == -250.0
+            # the crash releases the claim (override back to None), then the restart holds it again
+            await until(lambda: hub4["/Overrides/Setpoint"] is None)
+            assert mon.get(STATUS, "/Features/holder/LastError") in (
+                None,
+                "RuntimeError: simulated bug",
+            )
+            await until(lambda: mon.get(STATUS, "/Features/holder/Restarts") == 1)
+            await until(lambda: hub4["/Overrides/Setpoint"] == -250.0)
+            await until(lambda: mon.get(STATUS, "/Features/holder/State") == "running")
+            line = format_status(mon)
+            assert "holder: holding -250 W" in line
+            assert "Set -250W" in line
+            tg.cancel_scope.cancel()
+        assert hub4["/Overrides/Setpoint"] is None  # safe state written before the bus closed
+        await until(lambda: mon.service(STATUS) is None)
+
+
+async def test_dry_run_writes_nothing(bus_address):
+    hub4 = hub4_service(bus_address)
+    async with hub4, open_monitor(bus_address) as mon:
+        async with anyio.create_task_group() as tg:
+            await tg.start(
+                lambda task_status: run_daemon(
+                    CONFIG,
+                    bus_address=bus_address,
+                    dry_run=True,
+                    features=[("holder", Holder(-100.0))],
+                    task_status=task_status,
+                )
+            )
+            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") == -100.0)
+            assert mon.get(STATUS, "/DryRun") == 1
+            assert hub4["/Overrides/Setpoint"] is None
+            tg.cancel_scope.cancel()
+        assert hub4["/Overrides/Setpoint"] is None
