@@ -165,6 +165,13 @@ def test_bad_secret_shape_never_shows_the_value():
     assert p == 'mqtt.password = ***: expected a string or { env = "NAME" } (line 4)'
 
 
+@pytest.mark.parametrize("key", ["pasword", "passwd", "api_token", "secret"])
+def test_misspelt_secret_key_never_shows_the_value(key):
+    (p,) = problems(f"schema_version = 1\n[mqtt]\n{key} = 'hunter2-value'\n")
+    assert "hunter2-value" not in p
+    assert p.startswith(f"mqtt.{key} = ***: unknown key")
+
+
 @pytest.mark.parametrize(
     ("version", "expected"),
     [

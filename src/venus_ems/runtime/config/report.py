@@ -193,22 +193,33 @@ def problems_from_errors(
         loc: Loc = tuple(p for p in err["loc"] if isinstance(p, (str, int)))
         kind, value = err["type"], err.get("input", NO_VALUE)
         message = _message(err)
+        secret = _is_secret(_annotation_at(root, loc))
         if kind == "extra_forbidden" and loc and isinstance(loc[-1], str):
             message = "unknown key"
+            # a misspelt password is still a password: never echo it
+            secret = bool(_SECRETISH.search(loc[-1]))
             holder = _model_at(root, loc[:-1])
             if holder is not None:
                 near = difflib.get_close_matches(loc[-1], list(holder.model_fields), n=1)
                 if near:
                     message += f" (did you mean {near[0]!r}?)"
+                    secret = secret or _is_secret(holder.model_fields[near[0]].annotation)
         if kind == "missing" or (isinstance(value, Mapping) and kind == "value_error"):
             value = NO_VALUE
-        annotation = _annotation_at(root, loc)
-        if annotation is not None and any(t is Secret for t in _types_in(annotation)):
+        if secret:
             is_ref = isinstance(value, Mapping) and set(value) == {"env"}
             value = value if is_ref or isinstance(value, _Missing) else MASKED
         out.append(Problem(loc, message, value, _line(lines, loc)))
     # report in file order; problems without a line (rare) go last
     return sorted(out, key=lambda p: p.line if p.line is not None else 1 << 30)
+
+
+_SECRETISH = re.compile(r"pass|secret|token|key|pw", re.IGNORECASE)
+
+
+def _is_secret(annotation: Any) -> bool:
+    """True if the annotation holds a Secret."""
+    return annotation is not None and any(t is Secret for t in _types_in(annotation))
 
 
 def _line(lines: Mapping[Loc, int], loc: Loc) -> int | None:

@@ -20,7 +20,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import aiomqtt
 import anyio
@@ -49,7 +49,7 @@ Handler = Callable[[MqttMessage], Awaitable[None] | None]
 """Receives each message on a subscribed filter; may be a plain function or a coroutine."""
 
 Payload = str | bytes | int | float
-ServiceLevel = str
+ServiceLevel = Literal["info", "warning", "error"]
 _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 # CONNACK return codes (MQTT 3.1.1) that mean "your credentials are refused"
 _AUTH_CODES = {4, 5, 134, 135}
