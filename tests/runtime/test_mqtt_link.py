@@ -167,6 +167,12 @@ async def test_publish_rejects_bad_topics_and_values(mqtt_settings):
         link.publish("a", "1", qos=3)
     with pytest.raises(TypeError, match="bool"):
         link.publish("a", True)
+    settings = mqtt_settings.model_copy(update={"queue_size": 1})
+    full = MqttLink(settings)
+    full.publish("a", "kept")
+    with pytest.raises(TypeError, match="bool"):
+        full.publish("a", False)  # a rejected call must not push the queued message out
+    assert [m.payload for m in full._outbox] == [b"kept"]
     assert link.dropped == 0
     assert not link._outbox
 

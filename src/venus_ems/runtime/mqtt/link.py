@@ -163,6 +163,7 @@ class MqttLink:
         check_publish_topic(topic)
         if qos not in (0, 1, 2):
             raise ValueError(f"qos must be 0, 1 or 2, not {qos}")
+        message = _Outgoing(topic, _encode(payload), qos, retain)
         if len(self._outbox) >= self.settings.queue_size:
             self._outbox.popleft()
             self.dropped += 1
@@ -171,7 +172,7 @@ class MqttLink:
                 _LOG.warning(
                     "MQTT queue full (%d messages): dropping the oldest", self.settings.queue_size
                 )
-        self._outbox.append(_Outgoing(topic, _encode(payload), qos, retain))
+        self._outbox.append(message)
         self._wakeup.set()
 
     def service_message(self, feature: str, level: ServiceLevel, text: str) -> None:
