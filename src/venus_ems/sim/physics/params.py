@@ -259,7 +259,8 @@ class MeterParams:
         """Validate ranges."""
         _check(self.update_period_s > 0, "meter.update_period_s must be > 0")
         _check(self.noise_w >= 0, "meter.noise_w must be >= 0")
-        _check(self.quantisation_w >= 0, "meter.quantisation_w must be >= 0")
+        q = self.quantisation_w
+        _check(q == 0 or q >= 0.001, "meter.quantisation_w must be 0 (off) or >= 0.001 W")
         _check(self.nominal_voltage_v > 0, "meter.nominal_voltage_v must be > 0")
 
 
