@@ -73,11 +73,11 @@ async def test_states_outputs_restart_and_safe_stop(bus_address, tmp_path):
                 )
             )
             await until(lambda: hub4["/Overrides/Setpoint"] == -250.0)
-            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Owner") == "holder")
+            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") == -250.0)
+            assert mon.get(STATUS, "/Outputs/ess_grid_setpoint/Owner") == "holder"
             assert mon.get(STATUS, "/Features/holder/State") == "running"
             assert mon.get(STATUS, "/Features/holder/Decision") == "holding -250 W"
             assert mon.get(STATUS, "/Features/holder/Reasons") == "export cap 300 W"
-            assert mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") == -250.0
             # the crash releases the claim (override back to None), then the restart holds it again
             await until(lambda: hub4["/Overrides/Setpoint"] is None)
             assert mon.get(STATUS, "/Features/holder/LastError") in (

@@ -9,9 +9,7 @@ shielded and bounded, while the bus is still open.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import anyio
 from anyio.abc import TaskStatus
@@ -26,16 +24,9 @@ from .mqtt import MqttLink
 from .status import StatusPublisher
 from .supervisor import Supervisor
 
-__all__ = ["default_state_dir", "run_daemon"]
+__all__ = ["run_daemon"]
 
 _LOG = logging.getLogger(__name__)
-
-
-def default_state_dir(data_root: Path = Path("/data")) -> Path:
-    """``/data/venus-ems/state`` on a GX (``/data`` writable), else ``./state``."""
-    if data_root.is_dir() and os.access(data_root, os.W_OK):
-        return data_root / "venus-ems" / "state"
-    return Path("state")
 
 
 async def run_daemon(
@@ -52,7 +43,7 @@ async def run_daemon(
     address = bus_address or config.general.bus_address
     dry = dry_run or config.general.dry_run
     chosen = list(features) if features is not None else create_features(config)
-    state_dir = Path(config.general.state_dir) if config.general.state_dir else default_state_dir()
+    state_dir = config.general.state_path()
     mqtt = MqttLink(config.mqtt, clock=clock) if config.mqtt.enabled else None
     if dry:
         _LOG.warning("dry run: outputs are logged, not written")
