@@ -1,0 +1,299 @@
+"""Shared pieces of the ESS cores: actuator settings, actuation state and the per-decision view.
+
+The ESS cores command one quantity ``u`` (W, + = import): the hub4 grid setpoint
+(``/Overrides/Setpoint``, ESS mode 1/2 — hub4control closes the fast loop) or the mode-3
+AC-input setpoints per phase (we close the loop). ``fb`` is the measured value of what ``u``
+sets: grid power for the override, Multi AC-in for mode 3.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TypeVar
+
+from .commands import check_finite
+from .inputs import BatterySample, EssInputs, GridSample, MultiSample
+from .limits import BatteryLimits, Interval, battery_limits, battery_window
+from .reasons import Reason, ReasonCode, at_bound, dead_time, stale
+
+__all__ = [
+    "ActuationState",
+    "ActuatorSettings",
+    "EssMethod",
+    "Gate",
+    "View",
+    "make_gate",
+    "make_view",
+]
+
+
+class EssMethod(str, Enum):
+    """How commands reach the Multi."""
+
+    HUB4_OVERRIDE = "hub4_override"
+    MODE3 = "mode3"
+
+
+@dataclass(frozen=True, slots=True)
+class ActuatorSettings:
+    """Facts about the Multi and the loop timing (W per phase, s, fraction).
+
+    ``dead_time_s`` + ``meter_interval_s`` is when a command is expected to show in readings;
+    ``tracking_tolerance_w`` is how far the measured actuator may sit from the command before
+    the core re-bases on the measurement (anti-windup); ``safe_setpoint_w`` is commanded when
+    essential readings are missing or stale (``None`` = hold the command in force).
+    """
+
+    method: EssMethod = EssMethod.HUB4_OVERRIDE
+    phases: int = 1
+    inverter_max_w: float = 4000.0
+    charger_max_w: float = 4000.0
+    efficiency: float = 0.92
+    dead_time_s: float = 2.0
+    meter_interval_s: float = 1.0
+    stale_after_s: float = 10.0
+    tracking_tolerance_w: float = 100.0
+    min_change_w: float = 10.0
+    safe_setpoint_w: float | None = None
+    soc_hysteresis_pct: float = 2.0
+    fast_export: bool = True
+    per_phase_balancing: bool = True
+
+    def __post_init__(self) -> None:
+        """Validate every field (ValueError naming it); a method given as text is converted."""
+        try:
+            object.__setattr__(self, "method", EssMethod(self.method))
+        except ValueError:
+            choices = ", ".join(m.value for m in EssMethod)
+            raise ValueError(f"method = {self.method!r}: expected one of {choices}") from None
+        if isinstance(self.phases, bool) or self.phases not in (1, 2, 3):
+            raise ValueError(f"phases = {self.phases!r}: expected 1, 2 or 3")
+        positive = ("inverter_max_w", "charger_max_w", "stale_after_s")
+        non_negative = (
+            "dead_time_s",
+            "meter_interval_s",
+            "tracking_tolerance_w",
+            "min_change_w",
+            "soc_hysteresis_pct",
+        )
+        for name in (*positive, *non_negative):
+            value = getattr(self, name)
+            check_finite(name, value)
+            if value < 0 or (name in positive and value == 0):
+                raise ValueError(
+                    f"{name} = {value}: expected {'> 0' if name in positive else '>= 0'}"
+                )
+        check_finite("efficiency", self.efficiency)
+        if not 0 < self.efficiency <= 1:
+            raise ValueError(f"efficiency = {self.efficiency}: expected 0 < efficiency <= 1")
+        if self.safe_setpoint_w is not None:
+            check_finite("safe_setpoint_w", self.safe_setpoint_w)
+
+    @property
+    def effect_delay_s(self) -> float:
+        """Seconds after sending until a reading can show a command's effect."""
+        return self.dead_time_s + self.meter_interval_s
+
+    @property
+    def command_phases(self) -> int:
+        """Length of a command tuple: phases for mode 3, 1 for the grid setpoint."""
+        return self.phases if self.method is EssMethod.MODE3 else 1
+
+
+@dataclass(frozen=True, slots=True)
+class ActuationState:
+    """What was commanded and when; what the last action was based on.
+
+    ``command_w`` is per phase for mode 3 and a 1-tuple for the grid setpoint. ``unseen_rise_w``
+    (>= 0) is the rise of ``u`` commanded but not yet visible in readings (fast export path);
+    ``last_error_w`` is the control error of the previous new reading and ``off_band_since`` the
+    time the error left the dead band on its current side (steadiness check).
+    """
+
+    command_w: tuple[float, ...] | None = None
+    sent_at: float | None = None
+    last_sample_at: float | None = None
+    unseen_rise_w: float = 0.0
+    soc_blocked: bool = False
+    last_error_w: float | None = None
+    off_band_since: float | None = None
+
+    @property
+    def command_total_w(self) -> float | None:
+        """Sum of the command in force (W), ``None`` before the first command."""
+        return None if self.command_w is None else sum(self.command_w)
+
+    def off_band_after(self, error_w: float, at: float, in_band: bool) -> float | None:
+        """``off_band_since`` after a new reading with control error ``error_w`` taken ``at``."""
+        if in_band:
+            return None
+        same_side = self.last_error_w is not None and (self.last_error_w > 0) == (error_w > 0)
+        if self.off_band_since is not None and same_side:
+            return self.off_band_since
+        return at
+
+
+@dataclass(frozen=True)
+class View:
+    """Fresh readings and derived limits for one decision (stale groups are ``None``)."""
+
+    settings: ActuatorSettings
+    now: float
+    grid: GridSample | None
+    battery: BatterySample | None
+    multi: MultiSample | None
+    max_feed_in_w: float | None
+    u_last: tuple[float, ...] | None
+    fb_w: float | None
+    limits: BatteryLimits
+    safety: Interval | None
+    notes: tuple[Reason, ...] = field(default=())
+
+    @property
+    def u_last_total(self) -> float | None:
+        """Total of the command in force (W)."""
+        return None if self.u_last is None else sum(self.u_last)
+
+    @property
+    def conversion_w(self) -> float | None:
+        """Multi conversion AC-in - AC-out (W, + = charging), if both are known."""
+        m = self.multi
+        if m is None or m.ac_in_w is None or m.ac_out_w is None:
+            return None
+        return sum(m.ac_in_w) - sum(m.ac_out_w)
+
+
+def _check_lengths(inputs: EssInputs, s: ActuatorSettings, now: float) -> None:
+    if not math.isfinite(now):
+        raise ValueError(f"now = {now!r}: expected a finite number")
+    if inputs.grid is not None and len(inputs.grid.power_w) not in (1, s.phases):
+        raise ValueError(
+            f"grid power_w has {len(inputs.grid.power_w)} phases; expected 1 or {s.phases}"
+        )
+    m = inputs.multi
+    for name, values in (("ac_in_w", m and m.ac_in_w), ("ac_out_w", m and m.ac_out_w)):
+        if values and len(values) != s.phases:
+            raise ValueError(f"multi {name} has {len(values)} phases; expected {s.phases}")
+    if inputs.setpoint_w is not None and len(inputs.setpoint_w) != s.command_phases:
+        raise ValueError(
+            f"setpoint_w has {len(inputs.setpoint_w)} values; expected {s.command_phases}"
+        )
+    for name, sample in (("grid", inputs.grid), ("battery", inputs.battery), ("multi", m)):
+        if sample is not None and sample.measured_at > now + 1e-6:
+            raise ValueError(f"{name} measured_at {sample.measured_at} is after now {now}")
+
+
+T = TypeVar("T", GridSample, BatterySample, MultiSample)
+
+
+def _fresh(
+    name: str, sample: T | None, now: float, limit_s: float, notes: list[Reason]
+) -> T | None:
+    if sample is None:
+        return None
+    age = now - sample.measured_at
+    if age > limit_s:
+        notes.append(stale(name, age))
+        return None
+    return sample
+
+
+def make_view(
+    inputs: EssInputs, state: ActuationState, settings: ActuatorSettings, now: float
+) -> View:
+    """Drop stale groups, derive feedback and the safety window (ValueError on bad input)."""
+    _check_lengths(inputs, settings, now)
+    notes: list[Reason] = []
+
+    limit = settings.stale_after_s
+    grid = _fresh("grid", inputs.grid, now, limit, notes)
+    battery = _fresh("battery", inputs.battery, now, limit, notes)
+    multi = _fresh("Multi", inputs.multi, now, limit, notes)
+    u_last = state.command_w if state.command_w is not None else inputs.setpoint_w
+    if settings.method is EssMethod.HUB4_OVERRIDE:
+        fb = grid.total_w if grid is not None else None
+    else:
+        fb = sum(multi.ac_in_w) if multi is not None and multi.ac_in_w is not None else None
+    limits = battery_limits(battery, state.soc_blocked, settings.soc_hysteresis_pct)
+    u_total = None if u_last is None else sum(u_last)
+    safety = battery_window(
+        fb, battery.power_w if battery else None, limits, settings.efficiency, u_total
+    )
+    view = View(
+        settings,
+        now,
+        grid,
+        battery,
+        multi,
+        inputs.max_feed_in_w,
+        u_last,
+        fb,
+        limits,
+        safety,
+        tuple(notes),
+    )
+    conversion = view.conversion_w
+    if safety is not None and fb is not None and conversion is not None:
+        n = settings.phases
+        multi_window = Interval(
+            fb - (n * settings.inverter_max_w + conversion),
+            fb + (n * settings.charger_max_w - conversion),
+            at_bound(
+                ReasonCode.INVERTER_LIMIT,
+                f"capped by inverter limit {n * settings.inverter_max_w:g} W",
+            ),
+            at_bound(
+                ReasonCode.CHARGER_LIMIT,
+                f"capped by charger limit {n * settings.charger_max_w:g} W",
+            ),
+        )
+        view = View(
+            settings,
+            now,
+            grid,
+            battery,
+            multi,
+            inputs.max_feed_in_w,
+            u_last,
+            fb,
+            limits,
+            safety.narrow(multi_window),
+            tuple(notes),
+        )
+    return view
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """Whether the readings may be acted on: after the last command's effect, and new."""
+
+    settled: bool
+    new: bool
+    wait: Reason | None
+
+    @property
+    def open(self) -> bool:
+        """True when a normal (non-urgent) action is allowed."""
+        return self.settled and self.new
+
+
+def make_gate(
+    state: ActuationState,
+    settings: ActuatorSettings,
+    now: float,
+    primary_at: float,
+    used_at: tuple[float, ...],
+) -> Gate:
+    """Dead-time gate: every used reading must be taken after the expected effect time."""
+    effect_at = None if state.sent_at is None else state.sent_at + settings.effect_delay_s
+    settled = effect_at is None or min(used_at) >= effect_at
+    new = state.last_sample_at is None or primary_at > state.last_sample_at
+    wait: Reason | None = None
+    if not settled:
+        assert effect_at is not None
+        wait = dead_time(max(0.0, effect_at - now))
+    elif not new:
+        wait = Reason(ReasonCode.NO_NEW_READING, "no new reading since the last action")
+    return Gate(settled, new, wait)
