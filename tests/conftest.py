@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from broker import Broker
+from venus_ems.runtime.config import MqttConfig
 from venus_ems.venus.daemon import PrivateBus
 
 
@@ -33,6 +35,31 @@ def session_bus(bus_address, monkeypatch) -> str:
     """Like bus_address, also exported as DBUS_SESSION_BUS_ADDRESS."""
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus_address)
     return bus_address
+
+
+@pytest.fixture
+def mosquitto(tmp_path) -> Iterator[Broker]:
+    """A real mosquitto on a free loopback port, anonymous access."""
+    with Broker(tmp_path) as b:
+        yield b
+
+
+@pytest.fixture
+def fast_mqtt() -> dict[str, object]:
+    """MqttConfig keys that make reconnects quick in tests."""
+    return {
+        "enabled": True,
+        "reconnect_initial_s": 0.05,
+        "reconnect_max_s": 0.2,
+        "connect_timeout_s": 3.0,
+        "keepalive_s": 5,
+    }
+
+
+@pytest.fixture
+def mqtt_settings(mosquitto: Broker, fast_mqtt: dict[str, object]) -> MqttConfig:
+    """MQTT settings for the test broker."""
+    return MqttConfig.model_validate({**fast_mqtt, "host": mosquitto.host, "port": mosquitto.port})
 
 
 def system_python() -> str | None:
