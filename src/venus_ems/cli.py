@@ -12,6 +12,7 @@ import math
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -20,8 +21,8 @@ import anyio
 
 from . import __version__
 from .errors import ConfigError, EmsError
-from .runtime.clock import Clock, RealClock
-from .venus import Identity, PathSpec, Service, open_monitor
+from .runtime.clock import Clock, RealClock, ScaledClock
+from .venus import open_monitor
 from .venus.daemon import PrivateBus
 
 __all__ = ["EXIT_FAILURE", "EXIT_OK", "EXIT_USAGE", "main"]
@@ -55,8 +56,26 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--count", type=int, default=0, help="stop after N lines (0 = forever)")
     status.add_argument("--interval", type=float, default=1.0, help="seconds between lines")
 
-    demo = sub.add_parser("demo", help="publish a service on a private bus and watch it")
+    sim = sub.add_parser("sim", help="run the simulated GX with emulated devices")
+    sim.add_argument("--scenario", default="summer-sunny", help="see --list")
+    sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    sim.add_argument("--speed", type=float, default=1.0, help="time factor (1 = real time)")
+    sim.add_argument("--start", default="12:00", help="time of day to start at (HH:MM)")
+    sim.add_argument("--duration", type=float, default=math.inf, help="simulated seconds to run")
+    sim.add_argument("--bus", help="bus address (default: start a private dbus-daemon)")
+    sim.add_argument(
+        "--external-meter",
+        action="store_true",
+        help="no GX grid meter: follow the lowest-instance grid service on the bus",
+    )
+    sim.add_argument("--shelly-port", type=int, default=0, help="port of the emulated Shelly")
+    sim.add_argument("--opendtu-port", type=int, default=0, help="port of the emulated OpenDTU")
+
+    demo = sub.add_parser("demo", help="the simulated GX plus the venus-ems daemon, live")
     demo.add_argument("--seconds", type=float, default=math.inf, help="stop after this time")
+    demo.add_argument("--scenario", default="summer-sunny")
+    demo.add_argument("--start", default="11:00", help="time of day to start at (HH:MM)")
+    demo.add_argument("--speed", type=float, default=1.0, help="time factor (1 = real time)")
     demo.add_argument("--bus", help="bus address (default: start a private dbus-daemon)")
     return p
 
@@ -116,49 +135,79 @@ async def _status(address: str | None, count: int, interval: float, clock: Clock
                 await clock.sleep(interval)
 
 
-# ----------------------------------------------------------------------------------- demo
+# ----------------------------------------------------------------------------------- sim, demo
 
 
-async def _layer_demo(address: str, seconds: float, clock: Clock) -> None:
-    """Publish a grid meter whose power follows a slow sine and print what a Monitor sees."""
-    svc = Service(
-        "com.victronenergy.grid.venusems_demo",
-        identity=Identity("venus-ems demo meter", connection="demo"),
-        device_instance=40,
-        address=address,
-    )
-    svc.add_path("/Ac/Power", 0.0, PathSpec("d", "%.0F W"))
-    for n in (1, 2, 3):
-        svc.add_path(f"/Ac/L{n}/Power", 0.0, PathSpec("d", "%.0F W"))
-    print(f"bus: {address}")
-    print(
-        f"try: dbus-send --bus='{address}' --print-reply "
-        "--dest=com.victronenergy.grid.venusems_demo /Ac/Power com.victronenergy.BusItem.GetValue"
-    )
-    start = clock.monotonic()
-    async with svc, open_monitor(address, watch={"com.victronenergy.grid": None}) as mon:
-        while (t := clock.monotonic() - start) < seconds:
-            phases = [400 * math.sin(t / 5 + k * 2.1) for k in range(3)]
-            svc.update(
-                {"/Ac/Power": sum(phases)}
-                | {f"/Ac/L{k + 1}/Power": p for k, p in enumerate(phases)}
-            )
-            await clock.sleep(1.0)
-            seen = [mon.get_float(svc.name, f"/Ac/L{n}/Power") for n in (1, 2, 3)]
-            total = mon.get_float(svc.name, "/Ac/Power")
-            line = "  ".join(
-                f"L{n} {v:6.0f} W" for n, v in zip((1, 2, 3), seen, strict=True) if v is not None
-            )
-            print(f"t={t:5.0f}s grid {total:7.0f} W  {line}", flush=True)
+def _sim_clock(speed: float) -> Clock:
+    if speed <= 0:
+        raise ConfigError(f"--speed must be > 0, got {speed}")
+    return RealClock() if speed == 1 else ScaledClock(speed)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    if args.bus:
-        anyio.run(_layer_demo, args.bus, args.seconds, RealClock())
+async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
+    from .runtime.statusline import format_status  # noqa: PLC0415
+    from .sim.run import running_site  # noqa: PLC0415
+
+    start = _start(args.start)
+    async with (
+        running_site(
+            args.scenario,
+            address=address,
+            clock=clock,
+            start_s=start,
+            external_meter=args.external_meter,
+            shelly_port=args.shelly_port,
+            opendtu_port=args.opendtu_port,
+        ) as sim,
+        open_monitor(address) as mon,
+    ):
+        print(sim.describe(), flush=True)
+        print(f"scenario {args.scenario} from {args.start}, speed {args.speed:g}x; Ctrl-C stops.")
+        site = sim.gx.site
+        t_end = site.time + args.duration
+        while site.time < t_end:
+            day = site.time % 86400
+            clock_text = f"{int(day // 3600):02d}:{int(day % 3600 // 60):02d}:{int(day % 60):02d}"
+            if math.isfinite(args.duration):
+                done = 100 * (site.time + args.duration - t_end) / args.duration
+                clock_text += f" {done:3.0f}%"
+            print(format_status(mon, clock_text), flush=True)
+            await anyio.sleep(1.0)  # progress once per real second, whatever the speed
+
+
+def _start(text: str) -> float:
+    from .sim.run import parse_time_of_day  # noqa: PLC0415
+
+    try:
+        return parse_time_of_day(text)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _with_bus(bus: str | None, fn: Any, *args: Any) -> int:
+    """Run ``fn(address, *args)``, on a private dbus-daemon unless ``bus`` is given."""
+    if bus:
+        anyio.run(fn, bus, *args)
         return EXIT_OK
-    with PrivateBus() as bus:
-        anyio.run(_layer_demo, bus.address, args.seconds, RealClock())
+    with PrivateBus() as private:
+        anyio.run(fn, private.address, *args)
     return EXIT_OK
+
+
+def _list_scenarios() -> int:
+    from .sim.scenarios import get_scenario, list_scenarios  # noqa: PLC0415
+
+    for name in list_scenarios():
+        print(f"{name:20s} {get_scenario(name).description}")
+    return EXIT_OK
+
+
+async def _demo(address: str, args: argparse.Namespace, clock: Clock) -> None:
+    from .sim.demo import run_demo  # noqa: PLC0415
+
+    await run_demo(
+        address, clock, scenario=args.scenario, start_s=_start(args.start), seconds=args.seconds
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -174,8 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "status":
             anyio.run(_status, args.bus, args.count, args.interval, RealClock())
             return EXIT_OK
+        if args.command == "sim":
+            if args.list:
+                return _list_scenarios()
+            return _with_bus(args.bus, _sim, args, _sim_clock(args.speed))
         if args.command == "demo":
-            return _demo(args)
+            return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as err:

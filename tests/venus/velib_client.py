@@ -43,7 +43,24 @@ def kind(v):
     return type(v).__name__
 
 
+def scan_all(address):
+    """Every com.victronenergy service as velib's DbusMonitor scans it: types of all values."""
+    bus = dbus.bus.BusConnection(address)
+    out = {}
+    for name in sorted(str(n) for n in bus.list_names()):
+        if not name.startswith("com.victronenergy."):
+            continue
+        items = bus.get_object(name, "/", introspect=False).GetItems(dbus_interface=BUSITEM)
+        out[name] = {
+            str(p): [kind(e["Value"]), unwrap(e["Value"]), str(e["Text"])] for p, e in items.items()
+        }
+    print(json.dumps(out), flush=True)
+
+
 def main():
+    if sys.argv[2] == "--all":
+        scan_all(sys.argv[1])
+        return
     address, name, expected, timeout = (
         sys.argv[1],
         sys.argv[2],

@@ -27,6 +27,8 @@ class GridMeter:
         self.updated = False
         self.forward_kwh = [0.0] * phases
         self.reverse_kwh = [0.0] * phases
+        self.external = False
+        self._external_w: list[float] | None = None
 
     def voltage(self, phase_index: int) -> float:
         """Phase voltage V: nominal, rising with export through the grid impedance."""
@@ -37,14 +39,36 @@ class GridMeter:
         q = self.params.quantisation_w
         return round(watts / q) * q if q > 0 else watts
 
+    def feed_external(self, readings_w: list[float] | None) -> None:
+        """The ESS loop follows another meter from now on: its reading per phase W, None = offline.
+
+        Each call is one new sample: the loop acts on it at the next step (as hub4control reacts
+        to the grid meter it was given on D-Bus).
+        """
+        if readings_w is not None and len(readings_w) != self.phases:
+            raise ValueError(f"external meter needs {self.phases} phases, got {len(readings_w)}")
+        self.external = True
+        self._external_w = None if readings_w is None else [float(w) for w in readings_w]
+        self.updated = True
+
     def step(self, now: float, dt: float, true_w: list[float]) -> None:
         """Record the true power of this step; take a meter sample when one is due."""
+        if self.external:
+            self._step_counters(now, dt, true_w)
+            self.updated = False
+            return
+        self._step_counters(now, dt, true_w)
+        self._sample(now, true_w)
+
+    def _step_counters(self, now: float, dt: float, true_w: list[float]) -> None:
         self.true_w = true_w
         for i, w in enumerate(true_w):
             if w >= 0:
                 self.forward_kwh[i] += w * dt / _J_PER_KWH
             else:
                 self.reverse_kwh[i] -= w * dt / _J_PER_KWH
+
+    def _sample(self, now: float, true_w: list[float]) -> None:
         self.updated = now + 1e-9 >= self._next_sample
         if self.updated:
             noise = self.params.noise_w
@@ -58,5 +82,7 @@ class GridMeter:
                 self._next_sample += period
 
     def reading(self) -> list[float] | None:
-        """The meter view per phase W (held between samples), or None when the meter is off."""
+        """What the ESS loop sees per phase W (held between samples); None when there is none."""
+        if self.external:
+            return None if self._external_w is None else list(self._external_w)
         return list(self.reading_w) if self.connected else None

@@ -236,6 +236,10 @@ class SiteWrites:
         """External grid meter on/off; the true grid power stays readable either way."""
         self.meter.connected = _flag(on, "meter connected")
 
+    def feed_external_meter(self, readings_w: list[float] | None) -> None:
+        """The ESS loop regulates on this meter's reading per phase W (None = meter offline)."""
+        self.meter.feed_external(readings_w)
+
     def set_battery_fault(
         self,
         *,

@@ -1,0 +1,198 @@
+"""A whole simulated GX on a bus: physics stepped on a clock, Victron services, localsettings.
+
+The site runs a scenario on the given clock (real, accelerated or stepped). Every simulated
+second the services are refreshed. ESS settings live in localsettings
+(``/Settings/CGwacs/*``, ``/Settings/SystemSetup/MaxChargeCurrent``) and every write reaches the
+physics; a value the physics refuses is put back. With ``external_meter`` the GX publishes no
+grid meter of its own: like systemcalc and hub4control, it follows the ``com.victronenergy.grid``
+service with the lowest DeviceInstance on the bus (e.g. venus-ems's Shelly bridge reading an
+emulated Shelly that measures this site).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ...runtime.clock import Clock
+from ...venus import Monitor, open_monitor
+from ..physics import SETTING_PATHS, Site, SiteState
+from ..scenarios import Scenario, ScenarioDriver
+from .services import SimServices
+from .settings import LocalSettings
+from .system import SystemService
+
+__all__ = ["SimulatedGx"]
+
+_LOG = logging.getLogger(__name__)
+_GRID = "com.victronenergy.grid"
+
+# localsettings type and bounds for each ESS setting (venus-dbus.md §6.12)
+_SETTING_TYPES: dict[str, tuple[str, float, float]] = {
+    "/Settings/CGwacs/Hub4Mode": ("i", 1, 3),
+    "/Settings/CGwacs/AcPowerSetPoint": ("f", -1e6, 1e6),
+    "/Settings/CGwacs/MaxFeedInPower": ("f", -1, 1e6),
+    "/Settings/CGwacs/MaxDischargePower": ("f", -1, 1e6),
+    "/Settings/CGwacs/MaxChargePower": ("f", -1, 1e6),
+    "/Settings/CGwacs/OvervoltageFeedIn": ("i", 0, 1),
+    "/Settings/CGwacs/PreventFeedback": ("i", 0, 1),
+    "/Settings/CGwacs/BatteryLife/MinimumSocLimit": ("f", 0, 100),
+    "/Settings/CGwacs/BatteryLife/State": ("i", 0, 12),
+    "/Settings/CGwacs/BatteryLife/SocLimit": ("f", 0, 100),
+    "/Settings/CGwacs/RunWithoutGridMeter": ("i", 0, 2),
+    "/Settings/SystemSetup/MaxChargeCurrent": ("f", -1, 1e4),
+}
+# Settings a GX has that the physics does not model; kept so guards and tools can read them.
+_STATIC_SETTINGS: tuple[tuple[str, Any, str, float, float], ...] = (
+    ("/Settings/Services/Bol", 1, "i", 0, 1),
+    ("/Settings/DynamicEss/Mode", 0, "i", 0, 4),
+    ("/Settings/SystemSetup/AcInput1", 1, "i", 0, 3),
+    ("/Settings/SystemSetup/BatteryService", "default", "s", 0, 0),
+)
+
+
+class SimulatedGx:
+    """Run with ``await tg.start(gx.run)``; the site is ``gx.site``, time comes from ``clock``."""
+
+    def __init__(
+        self,
+        scenario: Scenario | str,
+        *,
+        address: str,
+        clock: Clock,
+        dt: float = 1.0,
+        start_s: float = 0.0,
+        external_meter: bool = False,
+        settings_file: Path | None = None,
+        settings: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``start_s``: scenario second the run starts at; ``settings``: ESS overrides at start."""
+        if not 0 < dt <= 1:
+            raise ValueError("dt must be in (0, 1] s")
+        self.driver = ScenarioDriver(scenario)
+        self.site: Site = self.driver.site
+        self.clock = clock
+        self.dt = dt
+        self.address = address
+        self.external_meter = external_meter
+        for path, value in (settings or {}).items():
+            self.site.set_ess_setting(path, value)
+        self._advance_to(start_s)
+        self.local_settings = LocalSettings(address=address, file=settings_file)
+        self.services = SimServices(self.site, address=address, internal_meter=not external_meter)
+        self.system = SystemService(
+            self.site.phases,
+            address=address,
+            vebus=self.services.vebus.name,
+            battery=self.services.battery.name,
+        )
+        self._external_w: list[float | None] | None = None
+        self._external_meta: tuple[int | None, int | None] = (None, None)
+        self.state: SiteState = self.site.state()
+
+    def _advance_to(self, t: float) -> None:
+        while self.site.time + self.dt <= t + 1e-9:
+            self.driver.step(self.dt)
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Publish everything, report started, then step and publish until cancelled."""
+        async with self.local_settings:
+            self._register_settings()
+            services = [*self.services.services(), self.system.service]
+            for svc in services:
+                await svc.register()
+            try:
+                if self.external_meter:
+                    async with open_monitor(self.address, watch={_GRID: None}) as mon:
+                        mon.on_change(lambda _changes: self._follow_meter(mon))
+                        self._follow_meter(mon)
+                        await self._loop(task_status)
+                else:
+                    await self._loop(task_status)
+            finally:
+                with anyio.CancelScope(shield=True):
+                    for svc in reversed(services):
+                        await svc.close()
+
+    async def _loop(self, task_status: TaskStatus[None]) -> None:
+        self.publish()
+        task_status.started()
+        t0 = self.clock.monotonic() - self.site.time
+        last_published = self.site.time
+        while True:
+            await self.clock.sleep(self.dt)
+            target = self.clock.monotonic() - t0
+            self._advance_to(target)
+            if self.site.time - last_published >= 1.0 - 1e-9:
+                last_published = self.site.time
+                self.publish()
+
+    def publish(self) -> None:
+        """Refresh every service from the current site state."""
+        st = self.state = self.site.state()
+        self.services.publish(st)
+        if self.external_meter:
+            grid: list[float | None] | None = self._external_w
+            meta = self._external_meta
+        else:
+            connected = st.grid.meter_connected and st.grid.meter_w is not None
+            grid = list(st.grid.meter_w) if connected and st.grid.meter_w else None
+            meta = (0xB002, 345)
+        self.system.publish(st, grid, meta)
+
+    # ----------------------------------------------------------------- the external meter
+
+    def _follow_meter(self, mon: Monitor) -> None:
+        meters = mon.services(_GRID)
+        readings: list[float | None] | None = None
+        meta: tuple[int | None, int | None] = (None, None)
+        if meters:
+            chosen = meters[0]  # lowest DeviceInstance, as systemcalc picks it
+            readings = [
+                mon.get_float(chosen.name, f"/Ac/L{p}/Power")
+                for p in range(1, self.site.phases + 1)
+            ]
+            meta = (mon.get_int(chosen.name, "/ProductId"), mon.get_int(chosen.name, "/DeviceType"))
+            if all(r is None for r in readings):
+                readings = None
+        if readings != self._external_w:
+            self._external_w = readings
+            self._external_meta = meta
+            complete = readings is not None and all(r is not None for r in readings)
+            self.site.feed_external_meter(
+                [float(r or 0.0) for r in readings] if complete and readings else None
+            )
+
+    # ----------------------------------------------------------------- settings
+
+    def _register_settings(self) -> None:
+        ls = self.local_settings
+        current = self.site.ess_settings()
+        for path, field_name in SETTING_PATHS.items():
+            type_, lo, hi = _SETTING_TYPES[path]
+            value = getattr(current, field_name)
+            if ls.get(path) is None:
+                ls.add(path, int(value) if type_ == "i" else float(value), type_, lo, hi)
+            else:  # persisted from an earlier run: the physics follows the file
+                self._apply_setting(path, ls.get(path))
+        for path, default, type_, lo, hi in _STATIC_SETTINGS:
+            if ls.get(path) is None:
+                ls.add(path, default, type_, lo, hi)
+        ls.on_change(self._setting_changed)
+
+    def _setting_changed(self, path: str, value: Any) -> None:
+        if path in SETTING_PATHS:
+            self._apply_setting(path, value)
+
+    def _apply_setting(self, path: str, value: Any) -> None:
+        try:
+            self.site.set_ess_setting(path, value)
+        except ValueError as err:
+            old = getattr(self.site.ess_settings(), SETTING_PATHS[path])
+            _LOG.warning("simulated GX: %s = %r refused (%s); back to %r", path, value, err, old)
+            self.local_settings.set(path, old)

@@ -1,0 +1,115 @@
+"""Device emulators wired to the physics: a meter that measures the site, a DTU for its inverters.
+
+``SiteGridMeter`` is a :class:`~venus_ems.sim.devices.MeterSource` reading the true grid power
+of the simulated site per phase (+ = import), with the site's voltages and energy counters.
+``SiteInverterBank`` is an :class:`~venus_ems.sim.devices.inverters.InverterBank` over the
+site's battery-fed micro-inverters: commands go into the physics, which applies them after each
+inverter's dead time and ramp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .devices.inverters import AcValues, CommandStatus, DcValues, InverterStatus
+from .devices.sources import PhaseReading
+from .physics import Site
+
+__all__ = ["SiteGridMeter", "SiteInverterBank"]
+
+
+class SiteGridMeter:
+    """The site's grid connection as a CT meter sees it, one channel per phase."""
+
+    def __init__(self, site: Site) -> None:
+        """Read ``site`` at every request."""
+        self.site = site
+
+    def read(self) -> Sequence[PhaseReading]:
+        """One reading per phase: W (+ = import), V, A, Hz and Wh counters."""
+        m = self.site.meter
+        hz = self.site.params.meter.frequency_hz
+        return [
+            PhaseReading.of(
+                m.true_w[i],
+                voltage_v=m.voltage(i),
+                frequency_hz=hz,
+                energy_forward_wh=m.forward_kwh[i] * 1000.0,
+                energy_reverse_wh=m.reverse_kwh[i] * 1000.0,
+            )
+            for i in range(self.site.phases)
+        ]
+
+
+class SiteInverterBank:
+    """The site's micro-inverters as one OpenDTU sees them."""
+
+    def __init__(self, site: Site) -> None:
+        """Commands and readings go through ``site``."""
+        self.site = site
+
+    def inverters(self) -> Sequence[InverterStatus]:
+        """Status of every micro-inverter, in configuration order."""
+        out = []
+        for order, mi in enumerate(self.site.state().micro_inverters):
+            out.append(
+                InverterStatus(
+                    serial=mi.serial,
+                    name=mi.name,
+                    order=order,
+                    reachable=mi.reachable,
+                    producing=mi.producing,
+                    max_power_w=mi.max_power_w,
+                    limit_relative_pct=mi.limit_relative_pct,
+                    limit_set_status=_status(mi.limit_set_status),
+                    power_set_status=_status(mi.power_set_status),
+                    ac=AcValues(
+                        power_w=mi.ac_power_w,
+                        voltage_v=mi.ac_voltage_v,
+                        current_a=mi.ac_current_a,
+                        frequency_hz=mi.ac_frequency_hz,
+                    ),
+                    dc=(
+                        DcValues(
+                            name="Battery",
+                            power_w=mi.dc_power_w,
+                            voltage_v=mi.dc_voltage_v,
+                            current_a=mi.dc_current_a,
+                        ),
+                    ),
+                    power_dc_w=mi.dc_power_w,
+                    yield_day_wh=mi.yield_day_wh,
+                    yield_total_kwh=mi.yield_total_kwh,
+                    temperature_c=mi.temperature_c,
+                    efficiency_pct=mi.efficiency_pct,
+                    events=0,
+                )
+            )
+        return out
+
+    def command_limit(self, serial: str, value: float, *, relative: bool, persistent: bool) -> None:
+        """Queue a limit in % or W; KeyError for an unknown serial, ValueError if out of range."""
+        self._check(serial)
+        self.site.set_micro_limit(serial, value, relative=relative)
+
+    def command_power(self, serial: str, on: bool) -> None:
+        """Queue switching the inverter on or off; KeyError for an unknown serial."""
+        self._check(serial)
+        self.site.set_micro_power(serial, on)
+
+    def command_restart(self, serial: str) -> None:
+        """A restart: off then on again after the dead time."""
+        self._check(serial)
+        self.site.set_micro_power(serial, True)
+
+    def _check(self, serial: str) -> None:
+        if serial not in self.site.micros:
+            raise KeyError(serial)
+
+
+def _status(value: str) -> CommandStatus:
+    if value == "Ok":
+        return "Ok"
+    if value == "Pending":
+        return "Pending"
+    return "Failure" if value == "Failure" else "Unknown"
