@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["LIST_TABLES", "REGISTRY", "create_features"]
 
-REGISTRY: dict[str, str] = {}
+REGISTRY: dict[str, str] = {
+    "temperature": "venus_ems.features.temperature:build",
+}
 """Config table -> ``"module:factory"`` of the feature it enables."""
 
 LIST_TABLES = ("grid_meter", "pv_meter", "temperature")
