@@ -1,0 +1,30 @@
+"""Drivers for external devices behind small protocols (``base``); Shelly in ``shelly``.
+
+Drivers never create their own HTTP session (the caller passes one in), put a timeout on every
+call, stamp readings with the clock time they were taken and raise only the ``DeviceError``
+tree (plus ``ConfigError`` when a device cannot do what the configuration asks).
+"""
+
+from __future__ import annotations
+
+from .base import (
+    DeviceIdentity,
+    MeterReading,
+    PhaseMeter,
+    PhaseReading,
+    PowerMeter,
+    PowerReading,
+    Switch,
+    is_fresh,
+)
+
+__all__ = [
+    "DeviceIdentity",
+    "MeterReading",
+    "PhaseMeter",
+    "PhaseReading",
+    "PowerMeter",
+    "PowerReading",
+    "Switch",
+    "is_fresh",
+]

@@ -1,0 +1,162 @@
+"""Small device protocols and the typed readings they return.
+
+Units are in the names (W, V, A, Hz, kWh, Wh). Every reading carries ``taken_at``: the clock's
+``monotonic()`` seconds when the answer arrived, so a caller can tell a stale value from a
+fresh one and treat it as missing, never as 0. Signs are the device's own metering direction
+(+ = energy flowing in the meter's forward direction: import through a grid CT, consumption
+through a plug); a feature maps them onto Victron's conventions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "DeviceIdentity",
+    "MeterReading",
+    "PhaseMeter",
+    "PhaseReading",
+    "PowerMeter",
+    "PowerReading",
+    "Switch",
+    "is_fresh",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceIdentity:
+    """What a device says about itself: product name, model code, serial (MAC), firmware."""
+
+    product_name: str
+    model: str
+    serial: str
+    firmware: str
+    generation: int
+
+
+@dataclass(frozen=True, slots=True)
+class PhaseReading:
+    """One CT channel: W (+ = forward), V, A (signed like the power), pf, Hz, kWh counters."""
+
+    power_w: float
+    voltage_v: float | None = None
+    current_a: float | None = None
+    power_factor: float | None = None
+    frequency_hz: float | None = None
+    energy_forward_kwh: float | None = None
+    energy_reverse_kwh: float | None = None
+
+    def inverted(self) -> PhaseReading:
+        """The channel seen with its CT turned round: W and A negated, kWh counters swapped.
+
+        The power factor passes through: its sign is not a direction on every model.
+        """
+        return replace(
+            self,
+            power_w=-self.power_w + 0.0,
+            current_a=None if self.current_a is None else -self.current_a + 0.0,
+            energy_forward_kwh=self.energy_reverse_kwh,
+            energy_reverse_kwh=self.energy_forward_kwh,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MeterReading:
+    """All channels of an energy meter, in device order, taken at ``taken_at`` (monotonic s)."""
+
+    channels: tuple[PhaseReading, ...]
+    taken_at: float
+
+    @property
+    def total_power_w(self) -> float:
+        """Sum of the channels' power in W (+ = forward)."""
+        return math.fsum(ch.power_w for ch in self.channels) + 0.0
+
+    @property
+    def frequency_hz(self) -> float | None:
+        """Grid frequency in Hz from the first channel that reports one, else None."""
+        return next((ch.frequency_hz for ch in self.channels if ch.frequency_hz is not None), None)
+
+
+@dataclass(frozen=True, slots=True)
+class PowerReading:
+    """A metered output (plug, 1PM, PM Mini) at ``taken_at`` (monotonic s).
+
+    ``power_w`` is + when the load side consumes; when ``signed`` is False the device reports
+    the magnitude only. ``energy_forward_kwh`` is the energy consumed through the meter and
+    ``energy_reverse_kwh`` the energy fed back (None when the device does not count it
+    separately). ``last_minutes_wh`` is the energy of the last whole minutes, newest first.
+    """
+
+    power_w: float
+    taken_at: float
+    signed: bool = False
+    voltage_v: float | None = None
+    current_a: float | None = None
+    power_factor: float | None = None
+    frequency_hz: float | None = None
+    energy_forward_kwh: float | None = None
+    energy_reverse_kwh: float | None = None
+    last_minutes_wh: tuple[float, ...] = ()
+    output: bool | None = None
+    temperature_c: float | None = None
+
+    @property
+    def energy_total_kwh(self) -> float | None:
+        """All energy that passed the meter in either direction (kWh), None if unknown."""
+        if self.energy_forward_kwh is None:
+            return None
+        return self.energy_forward_kwh + (self.energy_reverse_kwh or 0.0)
+
+
+def is_fresh(taken_at: float, now: float, max_age_s: float) -> bool:
+    """True if a reading taken at ``taken_at`` (monotonic s) is at most ``max_age_s`` old."""
+    return now - taken_at <= max_age_s
+
+
+@runtime_checkable
+class PhaseMeter(Protocol):
+    """An energy meter with ``channel_count`` CT channels (phases); raises DeviceError."""
+
+    @property
+    def channel_count(self) -> int:
+        """Number of CT channels the meter has."""
+        ...
+
+    async def read_phases(self) -> MeterReading:
+        """All channels now; DeviceError subclasses when the device fails."""
+        ...
+
+
+@runtime_checkable
+class PowerMeter(Protocol):
+    """Metered outputs (W, V, A, kWh) numbered from 0; raises DeviceError."""
+
+    @property
+    def power_channels(self) -> tuple[int, ...]:
+        """Channel numbers that carry a power meter."""
+        ...
+
+    async def read_power(self, channel: int = 0) -> PowerReading:
+        """One metered channel now; DeviceError subclasses when the device fails."""
+        ...
+
+
+@runtime_checkable
+class Switch(Protocol):
+    """Relays numbered from 0; raises DeviceError."""
+
+    @property
+    def outputs(self) -> tuple[int, ...]:
+        """Relay numbers the device has."""
+        ...
+
+    async def set_output(self, channel: int, on: bool) -> None:
+        """Switch relay ``channel`` on or off; DeviceError if the device did not confirm it."""
+        ...
+
+    async def read_output(self, channel: int = 0) -> bool:
+        """Whether relay ``channel`` is on now; DeviceError subclasses when the device fails."""
+        ...

@@ -1,0 +1,180 @@
+"""Reading Shelly JSON strictly (every bad field is a DeviceProtocolError) and ``/shelly``.
+
+``GET /shelly`` is never protected, on every generation. Gen1 answers
+``{type, mac, auth, fw, num_outputs, num_meters[, num_emeters]}``; gen2+ answers
+``{id, mac, model, gen, fw_id, ver, app, auth_en, auth_domain[, profile]}``. The presence of
+``gen`` tells them apart.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ...errors import DeviceProtocolError
+from ..base import DeviceIdentity
+
+__all__ = [
+    "ShellyInfo",
+    "bool_field",
+    "number",
+    "obj",
+    "optional_number",
+    "parse_info",
+]
+
+_GEN1_NAMES = {
+    "SHEM": "Shelly EM",
+    "SHEM-3": "Shelly 3EM",
+    "SHPLG-S": "Shelly Plug S",
+    "SHPLG-1": "Shelly Plug",
+    "SHPLG2-1": "Shelly Plug",
+    "SHPLG-U1": "Shelly Plug US",
+    "SHSW-PM": "Shelly 1PM",
+    "SHSW-25": "Shelly 2.5",
+}
+_GEN2_NAMES = {
+    "Pro3EM": "Shelly Pro 3EM",
+    "ProEM": "Shelly Pro EM",
+    "EM": "Shelly EM Gen3",
+    "3EM63": "Shelly 3EM-63 Gen3",
+    "Plus1PM": "Shelly Plus 1PM",
+    "Plus1PMMini": "Shelly Plus 1PM Mini",
+    "Mini1PMG3": "Shelly 1PM Mini Gen3",
+    "PMMiniG3": "Shelly PM Mini Gen3",
+    "PlusPMMini": "Shelly Plus PM Mini",
+    "PlugSG3": "Shelly Plug S Gen3",
+    "PlusPlugS": "Shelly Plus Plug S",
+}
+# gen1 models that are energy meters, with their CT channel count
+GEN1_METERS = {"SHEM": 2, "SHEM-3": 3}
+
+
+def obj(doc: Any, key: str, where: str) -> Mapping[str, Any]:
+    """``doc[key]`` as a JSON object; DeviceProtocolError if missing or not an object."""
+    if not isinstance(doc, Mapping):
+        raise DeviceProtocolError(f"{where}: expected a JSON object, got {type(doc).__name__}")
+    value = doc.get(key)
+    if not isinstance(value, Mapping):
+        raise DeviceProtocolError(f"{where}: {key!r} missing or not an object")
+    return value
+
+
+def optional_number(doc: Mapping[str, Any], key: str, where: str) -> float | None:
+    """``doc[key]`` as a finite float, None if absent or null; DeviceProtocolError otherwise."""
+    value = doc.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise DeviceProtocolError(f"{where}: {key!r} is not a number: {value!r}")
+    return float(value)
+
+
+def number(doc: Mapping[str, Any], key: str, where: str) -> float:
+    """``doc[key]`` as a finite float; DeviceProtocolError if missing or not a number."""
+    value = optional_number(doc, key, where)
+    if value is None:
+        raise DeviceProtocolError(f"{where}: {key!r} missing")
+    return value
+
+
+def bool_field(doc: Mapping[str, Any], key: str, where: str) -> bool:
+    """``doc[key]`` as a bool; DeviceProtocolError if missing or not a bool."""
+    value = doc.get(key)
+    if not isinstance(value, bool):
+        raise DeviceProtocolError(f"{where}: {key!r} missing or not true/false: {value!r}")
+    return value
+
+
+def _text(doc: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
+    value = doc.get(key)
+    if isinstance(value, str) and value:
+        return value
+    if value is None and not required:
+        return ""
+    raise DeviceProtocolError(f"{where}: {key!r} missing or not a string: {value!r}")
+
+
+def _count(doc: Mapping[str, Any], key: str) -> int:
+    value = doc.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class ShellyInfo:
+    """``/shelly``: generation (1..4), model code, MAC, firmware, whether auth is on.
+
+    ``model`` is the gen1 ``type`` (``SHEM-3``) or the gen2+ ``model`` (``SPEM-003CEBEU``);
+    ``app`` (gen2+, e.g. ``Pro3EM``) and ``device_id`` (``shellypro3em-<mac>``) are empty on
+    gen1. ``channels`` is the CT channel count of a gen1 meter, ``num_outputs``/``num_meters``
+    its relays and relay meters (gen2+ devices list their components in ``Shelly.GetStatus``).
+    """
+
+    generation: int
+    model: str
+    mac: str
+    firmware: str
+    auth: bool
+    name: str | None = None
+    app: str = ""
+    device_id: str = ""
+    profile: str | None = None
+    channels: int = 0
+    num_outputs: int = 0
+    num_meters: int = 0
+
+    @property
+    def product_name(self) -> str:
+        """Human name such as ``Shelly Pro 3EM``."""
+        if self.generation == 1:
+            return _GEN1_NAMES.get(self.model, f"Shelly {self.model}")
+        return _GEN2_NAMES.get(self.app, f"Shelly {self.app or self.model}")
+
+    @property
+    def identity(self) -> DeviceIdentity:
+        """The generic identity (serial = MAC)."""
+        return DeviceIdentity(
+            self.product_name, self.model, self.mac, self.firmware, self.generation
+        )
+
+
+def parse_info(doc: Any) -> ShellyInfo:
+    """Parse a ``/shelly`` answer of any generation; DeviceProtocolError if it is not one."""
+    where = "/shelly"
+    if not isinstance(doc, Mapping):
+        raise DeviceProtocolError(f"{where}: expected a JSON object")
+    name = doc.get("name") if isinstance(doc.get("name"), str) else None
+    mac = _text(doc, "mac", where).upper().replace(":", "")
+    gen = doc.get("gen")
+    if gen is None:
+        model = _text(doc, "type", where)
+        channels = doc.get("num_emeters")
+        if not isinstance(channels, int) or isinstance(channels, bool):
+            channels = GEN1_METERS.get(model, 0)
+        return ShellyInfo(
+            generation=1,
+            model=model,
+            mac=mac,
+            firmware=_text(doc, "fw", where, required=False),
+            auth=bool_field(doc, "auth", where),
+            name=name,
+            channels=channels,
+            num_outputs=_count(doc, "num_outputs"),
+            num_meters=_count(doc, "num_meters"),
+        )
+    if isinstance(gen, bool) or not isinstance(gen, int) or gen < 2:
+        raise DeviceProtocolError(f"{where}: 'gen' is not a generation >= 2: {gen!r}")
+    profile = doc.get("profile")
+    return ShellyInfo(
+        generation=gen,
+        model=_text(doc, "model", where),
+        mac=mac,
+        firmware=_text(doc, "fw_id", where, required=False) or _text(doc, "ver", where),
+        auth=bool_field(doc, "auth_en", where),
+        name=name,
+        app=_text(doc, "app", where, required=False),
+        device_id=_text(doc, "id", where),
+        profile=profile if isinstance(profile, str) else None,
+    )
