@@ -105,16 +105,22 @@ def safe_decision(
     if s.safe_setpoint_w is None:
         why.append(Reason(ReasonCode.SAFE_SETPOINT, "holding: no safe setpoint configured"))
         return _hold(view, state, why)
-    n = s.command_phases
-    target = tuple(float(round(s.safe_setpoint_w / n)) for _ in range(n))
+    target, _ = _split(view, s.safe_setpoint_w, None)
     why.append(
         Reason(
             ReasonCode.SAFE_SETPOINT, f"safe setpoint {fmt_w(s.safe_setpoint_w)}", s.safe_setpoint_w
         )
     )
-    if view.u_last == target:
+    if _change(target, view.u_last) < max(s.min_change_w, 1.0):
         return _hold(view, state, why)
     return _emit(view, state, target, why, consumed_at=None, settled=True)
+
+
+def _change(command: tuple[float, ...], before: tuple[float, ...] | None) -> float:
+    """Largest per-phase difference to the command in force (inf if none or other shape)."""
+    if before is None or len(before) != len(command):
+        return float("inf")
+    return max(abs(a - b) for a, b in zip(command, before, strict=True))
 
 
 def _split(
@@ -124,15 +130,30 @@ def _split(
     out = view.multi.ac_out_w if view.multi is not None else None
     if s.method is EssMethod.HUB4_OVERRIDE or s.phases == 1 or out is None:
         n = s.command_phases
-        return tuple(float(round(u_w / n)) for _ in range(n)), False
+        return _whole_watts([u_w / n] * n), False
     n = s.phases
     c_total = u_w - sum(out)
     pref = preferred if preferred is not None else tuple(c_total / n for _ in range(n))
-    conv = split_same_sign(c_total, pref, [-s.inverter_max_w] * n, [s.charger_max_w] * n)
+    # Battery limits outrank the Multi ratings: if the total cannot fit the per-phase ratings
+    # (readings beyond the configured ratings), widen them evenly rather than change the total.
+    low = min(-s.inverter_max_w, c_total / n)
+    high = max(s.charger_max_w, c_total / n)
+    conv = split_same_sign(c_total, pref, [low] * n, [high] * n)
     rebalanced = any(abs(a - b) > 1.0 for a, b in zip(conv, pref, strict=True)) and (
         min(pref) < 0 < max(pref)
     )
-    return tuple(float(round(o + c)) for o, c in zip(out, conv, strict=True)), rebalanced
+    return _whole_watts([o + c for o, c in zip(out, conv, strict=True)]), rebalanced
+
+
+def _whole_watts(values: list[float]) -> tuple[float, ...]:
+    """Round to whole watts keeping the rounded total (the last rounding goes to one phase)."""
+    rounded = [float(round(v)) for v in values]
+    short = round(sum(values)) - sum(rounded)
+    if short:
+        # the phase whose rounding moved it furthest the other way takes the difference
+        worst = max(range(len(values)), key=lambda i: (values[i] - rounded[i]) * short)
+        rounded[worst] += short
+    return tuple(rounded)
 
 
 def _emit(
@@ -204,11 +225,10 @@ def actuate(view: View, state: ActuationState, goal: Goal, gate: Gate) -> Decisi
         reasons.append(
             Reason(ReasonCode.PHASE_SPLIT, "phases balanced: none charges while another inverts")
         )
-    if view.u_last is not None and len(view.u_last) == len(command):
-        change = max(abs(a - b) for a, b in zip(command, view.u_last, strict=True))
-        if change < max(s.min_change_w, 1.0):
-            reasons.append(
-                Reason(ReasonCode.SMALL_CHANGE, f"change {fmt_w(change)} below minimum", change)
-            )
-            return _hold(view, state, reasons, goal)
+    change = _change(command, view.u_last)
+    if change < max(s.min_change_w, 1.0):
+        reasons.append(
+            Reason(ReasonCode.SMALL_CHANGE, f"change {fmt_w(change)} below minimum", change)
+        )
+        return _hold(view, state, reasons, goal)
     return _emit(view, state, command, reasons, consumed_at, gate.settled, goal)

@@ -130,14 +130,18 @@ def battery_window(
 ) -> Interval | None:
     """Range of ``u`` that keeps battery power within ``limits``, mapped through ``fb_w``.
 
-    A side whose data is unknown is frozen at ``frozen_w`` (the command in force, else ``fb_w``):
-    no movement that way. Returns ``None`` when no bound can be placed at all.
+    A side whose data is unknown is frozen: no movement that way beyond ``frozen_w`` (the
+    command in force) or ``fb_w``, whichever is more cautious. Returns ``None`` when no bound
+    can be placed at all.
     """
-    anchor = frozen_w if frozen_w is not None else fb_w
     no_power = missing("battery power or Multi")
     hi_reason = limits.charge_reason if limits.charge_w is None else no_power
     lo_reason = limits.discharge_reason if limits.discharge_w is None else no_power
-    hi = lo = anchor
+    # An unknown side is frozen at the command in force or the measured point, whichever
+    # moves the battery less that way.
+    known = [v for v in (frozen_w, fb_w) if v is not None]
+    lo = max(known) if known else None
+    hi = min(known) if known else None
     if fb_w is not None and battery_power_w is not None:
         if limits.charge_w is not None:
             room = limits.charge_w - battery_power_w
@@ -150,14 +154,17 @@ def battery_window(
     if lo is None or hi is None:
         return None
     if lo > hi:
-        # Both sides cannot hold under the pessimistic mapping: correct the violated one.
+        # The sides cross: a known limit beats a frozen (unknown) side; between two known
+        # limits, the one being violated is corrected.
+        lo_known = lo_reason is limits.discharge_reason and limits.discharge_w is not None
+        hi_known = hi_reason is limits.charge_reason and limits.charge_w is not None
         too_much_discharge = (
             battery_power_w is not None
             and limits.discharge_w is not None
             and battery_power_w < -limits.discharge_w
         )
-        if too_much_discharge:
-            hi = lo
+        if lo_known and (not hi_known or too_much_discharge):
+            hi, hi_reason = lo, lo_reason
         else:
-            lo = hi
+            lo, lo_reason = hi, hi_reason
     return Interval(lo, hi, lo_reason, hi_reason)
