@@ -21,6 +21,8 @@ __all__ = ["LIST_TABLES", "REGISTRY", "create_features"]
 
 REGISTRY: dict[str, str] = {
     "temperature": "venus_ems.features.temperature:build",
+    "grid_meter": "venus_ems.features.grid_meter:build",
+    "pv_meter": "venus_ems.features.pv_meter:build",
     "mqtt_exporter": "venus_ems.features.mqtt_exporter:build",
 }
 """Config table -> ``"module:factory"`` of the feature it enables."""

@@ -1,0 +1,183 @@
+"""M1: a Shelly energy meter published as ``com.victronenergy.grid`` (+ = import).
+
+One service ``com.victronenergy.grid.venusems_<name>`` per ``[[grid_meter]]``: Shelly EM, 3EM
+(gen1), Pro 3EM, Pro EM, EM gen3. Every ``poll_interval_s`` (<= 1 s) one ItemsChanged carries
+``/Ac/Power``, per phase ``/Ac/Lx/Power|Voltage|Current|Energy/Forward|Energy/Reverse``,
+``/Ac/Energy/Forward|Reverse`` (kWh), ``/Ac/Frequency`` (when the meter measures it) and
+``/UpdateIndex``. Channel n is phase L(n+1) unless ``channels`` maps it, and ``invert`` turns a
+CT round. A single-phase site publishes only its phase and ``/NrOfPhases`` = 1.
+
+Metering: ``gross`` publishes the meter's per-phase import/export counters summed; ``net``
+(saldating) integrates the total power over all phases, so import on L1 and export on L2 in the
+same second cancel out. Either way the counters never go backwards (a device counter reset or a
+replaced device continues from the published value) and are kept in ``counter_file`` (default
+``<state_dir>/grid_meter_<name>.json``), written atomically every ``save_interval_s`` and on
+shutdown, so they survive a crash or ``kill -9`` losing at most that interval.
+
+A failed poll keeps the last values for ``hold_s``; then ``/Connected`` = 0 and every
+measurement is invalid (never 0 W) until the meter answers again, which is tried every poll.
+``/ProductId`` is 0xFFFF (not a Victron product, so no model-specific handling applies) and
+``/DeviceType`` 0; the VRM instance is allocated for ``venusems_grid_<name>``, so it stays
+when the Shelly is replaced.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from ..devices import MeterReading
+from ..devices.shelly import ShellyDevice
+from ..errors import ConfigError
+from ..runtime.config import GridMeterConfig
+from ..venus import PathSpec, Service
+from .counters import split_energy
+from .shelly_meter import ShellyMeterFeature
+
+__all__ = ["GridMeter", "build", "service_name"]
+
+_W = PathSpec("d", "%.0F W", unit="W")
+_V = PathSpec("d", "%.1F V", unit="V")
+_A = PathSpec("d", "%.2F A", unit="A")
+_KWH = PathSpec("d", "%.2F kWh", unit="kWh")
+_HZ = PathSpec("d", "%.2F Hz", unit="Hz")
+
+
+def service_name(name: str) -> str:
+    """D-Bus service name of the grid meter called ``name``."""
+    return f"com.victronenergy.grid.venusems_{name}"
+
+
+class GridMeter(ShellyMeterFeature):
+    """A Shelly energy meter as the GX's grid meter (feature M1)."""
+
+    service_class: ClassVar[str] = "grid"
+    settings_group: ClassVar[str] = "GridMeter"
+    product_label: ClassVar[str] = "Shelly energy meter"
+    config: GridMeterConfig
+
+    def __init__(self, config: GridMeterConfig, *, save_interval_s: float = 60.0) -> None:
+        """Prepare the meter; nothing is published until :meth:`run`."""
+        super().__init__(config, table="grid_meter", save_interval_s=save_interval_s)
+        self.channel_map = tuple(sorted(config.channel_map, key=lambda c: c.phase))
+        self.phases = tuple(c.phase for c in self.channel_map)
+        self._prev: tuple[float, float] | None = None
+
+    def service_name(self) -> str:
+        """``com.victronenergy.grid.venusems_<name>``."""
+        return service_name(self.config.name)
+
+    def declare(self, svc: Service) -> None:
+        """Grid paths: totals, one block per configured phase, role and refresh time."""
+        svc.add_path("/Ac/Power", None, _W)
+        svc.add_path("/Ac/Frequency", None, _HZ)
+        svc.add_path("/Ac/Energy/Forward", None, _KWH)
+        svc.add_path("/Ac/Energy/Reverse", None, _KWH)
+        for phase in self.phases:
+            svc.add_path(f"/Ac/{phase}/Power", None, _W)
+            svc.add_path(f"/Ac/{phase}/Voltage", None, _V)
+            svc.add_path(f"/Ac/{phase}/Current", None, _A)
+            svc.add_path(f"/Ac/{phase}/Energy/Forward", None, _KWH)
+            svc.add_path(f"/Ac/{phase}/Energy/Reverse", None, _KWH)
+        svc.add_path("/NrOfPhases", len(self.phases), PathSpec("i"))
+        svc.add_path("/DeviceType", 0, PathSpec("i"))
+        svc.add_path("/Role", "grid", PathSpec("s"))
+        svc.add_path("/AllowedRoles", ["grid"], PathSpec("v"))
+        refresh_ms = round(self.config.poll_interval_s * 1000)
+        svc.add_path("/RefreshTime", refresh_ms, PathSpec("i", "%d ms", unit="ms"))
+
+    def measurement_paths(self) -> list[str]:
+        """Everything measured (invalid while the meter is lost)."""
+        paths = ["/Ac/Power", "/Ac/Frequency", "/Ac/Energy/Forward", "/Ac/Energy/Reverse"]
+        for phase in self.phases:
+            paths += [
+                f"/Ac/{phase}/{q}"
+                for q in ("Power", "Voltage", "Current", "Energy/Forward", "Energy/Reverse")
+            ]
+        return paths
+
+    def check_device(self, device: ShellyDevice) -> str:
+        """ConfigError unless it is a meter with every mapped channel; returns the source key."""
+        have = device.channel_count
+        if have == 0:
+            raise ConfigError(
+                f"[[grid_meter]] {self.config.name!r}: {device.identity.product_name} at "
+                f"{self.config.host} is not an energy meter"
+            )
+        for c in self.channel_map:
+            if c.channel >= have:
+                raise ConfigError(
+                    f"[[grid_meter]] {self.config.name!r}: channel {c.channel} ({c.phase}) does "
+                    f"not exist on the {device.identity.product_name} ({have} channels)"
+                )
+        mapping = ",".join(
+            f"{c.channel}{c.phase}{'-' if c.invert else '+'}" for c in self.channel_map
+        )
+        return f"{device.identity.serial}|{mapping}"
+
+    async def read(self, device: ShellyDevice) -> MeterReading:
+        """All channels of the meter."""
+        return await device.read_phases()
+
+    def on_lost(self) -> None:
+        """Forget the power sample: no energy is integrated across an outage."""
+        self._prev = None
+
+    def values(self, reading: Any) -> dict[str, Any]:
+        """Map, invert and total one reading; update the counters; path -> value."""
+        assert isinstance(reading, MeterReading)
+        counters = self.counters
+        out: dict[str, Any] = {}
+        total_w = 0.0
+        raw_fwd: list[float | None] = []
+        raw_rev: list[float | None] = []
+        added_fwd = added_rev = 0.0
+        for c in self.channel_map:
+            ch = reading.channels[c.channel]
+            if c.invert:
+                ch = ch.inverted()
+            total_w += ch.power_w
+            p = c.phase
+            added_fwd += counters.track(f"{p}/forward", ch.energy_forward_kwh)
+            added_rev += counters.track(f"{p}/reverse", ch.energy_reverse_kwh)
+            raw_fwd.append(ch.energy_forward_kwh)
+            raw_rev.append(ch.energy_reverse_kwh)
+            out[f"/Ac/{p}/Power"] = ch.power_w
+            out[f"/Ac/{p}/Voltage"] = ch.voltage_v
+            out[f"/Ac/{p}/Current"] = ch.current_a
+            out[f"/Ac/{p}/Energy/Forward"] = counters.get(f"{p}/forward")
+            out[f"/Ac/{p}/Energy/Reverse"] = counters.get(f"{p}/reverse")
+        counters.seed("forward", _sum(raw_fwd))
+        counters.seed("reverse", _sum(raw_rev))
+        if self.config.metering == "gross":
+            counters.add("forward", added_fwd)
+            counters.add("reverse", added_rev)
+        else:
+            self._integrate(reading.taken_at, total_w)
+        out["/Ac/Power"] = total_w + 0.0
+        out["/Ac/Frequency"] = reading.frequency_hz
+        out["/Ac/Energy/Forward"] = counters.get("forward")
+        out["/Ac/Energy/Reverse"] = counters.get("reverse")
+        return out
+
+    def _integrate(self, taken_at: float, total_w: float) -> None:
+        prev, self._prev = self._prev, (taken_at, total_w)
+        if prev is None:
+            return
+        dt = taken_at - prev[0]
+        if dt <= 0 or dt > self.config.hold_s + self.config.poll_interval_s:
+            return  # a gap: better to miss energy than to invent it
+        imported, exported = split_energy(prev[1], total_w, dt)
+        self.counters.add("forward", imported)
+        self.counters.add("reverse", exported)
+
+
+def _sum(values: list[float | None]) -> float | None:
+    if any(v is None for v in values):
+        return None
+    return math.fsum(v for v in values if v is not None)
+
+
+def build(config: GridMeterConfig) -> GridMeter:
+    """Registry factory for ``[[grid_meter]]``."""
+    return GridMeter(config)

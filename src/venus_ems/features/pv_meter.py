@@ -1,0 +1,145 @@
+"""M2: a Shelly plug or PM measuring a PV inverter, published as ``com.victronenergy.pvinverter``.
+
+One service ``com.victronenergy.pvinverter.venusems_<name>`` per ``[[pv_meter]]``: Shelly
+Plug/Plug S, 1PM (gen1), Plus 1PM, 1PM Mini, Plus PM Mini, PM Mini gen3 (``Switch`` or ``PM1``
+channel ``channel``). Paths: ``/Ac/Power`` and ``/Ac/L<phase>/Power`` (W, + = producing),
+``/Ac/L<phase>/Voltage|Current``, ``/Ac/L<phase>/Energy/Forward`` and ``/Ac/Energy/Forward``
+(kWh produced), ``/Position`` (0 AC-in, 1 AC-out, 2 AC-in 2), ``/StatusCode`` (7 running while
+producing at least :data:`RUNNING_MIN_W`, 8 standby, 10 error once the device is lost),
+``/ErrorCode`` (0; invalid while lost), ``/Ac/MaxPower`` (invalid: unknown), ``/Connected``.
+
+Sign: gen1 and gen2 devices report the magnitude of the power only, and a gen3 device is
+negative or positive depending on which side the inverter is wired to, so the produced power is
+the magnitude on every generation. Energy: the device's total in both directions (what it
+counts as ``aenergy.total``/``total``), followed reset-safe and persisted like the grid meter's
+counters (``<state_dir>/pv_meter_<name>.json``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from ..devices import PowerReading
+from ..devices.shelly import ShellyDevice
+from ..errors import ConfigError
+from ..runtime.config import PvMeterConfig
+from ..venus import PathSpec, Service
+from .shelly_meter import ShellyMeterFeature
+
+__all__ = [
+    "POSITIONS",
+    "RUNNING_MIN_W",
+    "STATUS_ERROR",
+    "STATUS_RUNNING",
+    "STATUS_STANDBY",
+    "PvMeter",
+    "build",
+    "service_name",
+]
+
+POSITIONS = {"ac-in": 0, "ac-out": 1, "ac-in-2": 2}
+"""``position`` -> ``/Position``."""
+STATUS_RUNNING = 7
+STATUS_STANDBY = 8
+STATUS_ERROR = 10
+RUNNING_MIN_W = 5.0
+"""Below this the inverter counts as standby (a plug meter reads a few W of noise or standby)."""
+
+_W = PathSpec("d", "%.0F W", unit="W")
+
+
+def service_name(name: str) -> str:
+    """D-Bus service name of the PV meter called ``name``."""
+    return f"com.victronenergy.pvinverter.venusems_{name}"
+
+
+class PvMeter(ShellyMeterFeature):
+    """A Shelly power meter as a PV inverter on one phase (feature M2)."""
+
+    service_class: ClassVar[str] = "pvinverter"
+    settings_group: ClassVar[str] = "PvMeter"
+    product_label: ClassVar[str] = "Shelly PV meter"
+    config: PvMeterConfig
+
+    def __init__(self, config: PvMeterConfig, *, save_interval_s: float = 60.0) -> None:
+        """Prepare the meter; nothing is published until :meth:`run`."""
+        super().__init__(config, table="pv_meter", save_interval_s=save_interval_s)
+        self.phase = config.phase
+
+    def service_name(self) -> str:
+        """``com.victronenergy.pvinverter.venusems_<name>``."""
+        return service_name(self.config.name)
+
+    def declare(self, svc: Service) -> None:
+        """PV inverter paths for the configured phase and position."""
+        p = self.phase
+        svc.add_path("/Ac/Power", None, _W)
+        svc.add_path(f"/Ac/{p}/Power", None, _W)
+        svc.add_path(f"/Ac/{p}/Voltage", None, PathSpec("d", "%.1F V", unit="V"))
+        svc.add_path(f"/Ac/{p}/Current", None, PathSpec("d", "%.2F A", unit="A"))
+        svc.add_path(f"/Ac/{p}/Energy/Forward", None, PathSpec("d", "%.2F kWh", unit="kWh"))
+        svc.add_path("/Ac/Energy/Forward", None, PathSpec("d", "%.2F kWh", unit="kWh"))
+        svc.add_path("/Ac/MaxPower", None, _W)
+        svc.add_path("/Ac/NumberOfPhases", 1, PathSpec("i"))
+        svc.add_path("/Position", POSITIONS[self.config.position], PathSpec("i"))
+        svc.add_path("/StatusCode", None, PathSpec("i"))
+        svc.add_path("/ErrorCode", None, PathSpec("i"))
+
+    def measurement_paths(self) -> list[str]:
+        """Everything measured (invalid while the device is lost)."""
+        p = self.phase
+        return [
+            "/Ac/Power",
+            f"/Ac/{p}/Power",
+            f"/Ac/{p}/Voltage",
+            f"/Ac/{p}/Current",
+            f"/Ac/{p}/Energy/Forward",
+            "/Ac/Energy/Forward",
+            "/ErrorCode",
+        ]
+
+    def lost_values(self) -> dict[str, Any]:
+        """Measurements invalid, ``/StatusCode`` 10 (error)."""
+        return {**super().lost_values(), "/StatusCode": STATUS_ERROR}
+
+    def check_device(self, device: ShellyDevice) -> str:
+        """ConfigError unless ``channel`` carries a power meter; returns the source key."""
+        channel = self.config.channel
+        if channel not in device.power_channels:
+            have = ", ".join(map(str, device.power_channels)) or "none"
+            raise ConfigError(
+                f"[[pv_meter]] {self.config.name!r}: {device.identity.product_name} at "
+                f"{self.config.host} has no power meter on channel {channel} (metered: {have})"
+            )
+        return f"{device.identity.serial}|{channel}"
+
+    async def read(self, device: ShellyDevice) -> PowerReading:
+        """The configured channel."""
+        return await device.read_power(self.config.channel)
+
+    def on_lost(self) -> None:
+        """Nothing is integrated, so nothing to forget."""
+
+    def values(self, reading: Any) -> dict[str, Any]:
+        """Produced power, phase values and the produced-energy counter; path -> value."""
+        assert isinstance(reading, PowerReading)
+        produced_w = abs(reading.power_w) + 0.0
+        self.counters.track("forward", reading.energy_total_kwh)
+        energy = self.counters.get("forward")
+        current = None if reading.current_a is None else abs(reading.current_a)
+        p = self.phase
+        return {
+            "/Ac/Power": produced_w,
+            f"/Ac/{p}/Power": produced_w,
+            f"/Ac/{p}/Voltage": reading.voltage_v,
+            f"/Ac/{p}/Current": current,
+            f"/Ac/{p}/Energy/Forward": energy,
+            "/Ac/Energy/Forward": energy,
+            "/StatusCode": STATUS_RUNNING if produced_w >= RUNNING_MIN_W else STATUS_STANDBY,
+            "/ErrorCode": 0,
+        }
+
+
+def build(config: PvMeterConfig) -> PvMeter:
+    """Registry factory for ``[[pv_meter]]``."""
+    return PvMeter(config)
