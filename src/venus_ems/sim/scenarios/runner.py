@@ -96,13 +96,13 @@ def run_scenario(
     record_every_s: float | None = 60.0,
     site: Site | None = None,
 ) -> RunResult:
-    """Run a scenario stepped at ``dt``; the controller acts every ``control_period_s``."""
+    """Run stepped at ``dt``; control every ``control_period_s``; record each ``record_every_s``."""
     driver = ScenarioDriver(name, site)
     s = driver.site
     result = RunResult(driver.scenario.name, dt)
     steps = round(duration_s / dt)
     next_control = 0.0
-    next_record = 0.0
+    next_record = record_every_s or 0.0
     for _ in range(steps):
         if controller is not None and s.time + 1e-9 >= next_control:
             controller(s, s.time)
