@@ -97,3 +97,25 @@ def test_core_beats_the_baseline_with_dead_time() -> None:
     # the baseline chases readings that do not show its last command yet: it overshoots
     assert len(ours.commands) * 5 < len(naive.commands)
     assert _exported_wh(ours) < _exported_wh(naive) / 2
+
+
+@pytest.mark.parametrize("method", list(EssMethod))
+def test_core_with_perfect_information_reaches_the_target_in_one_step(method: EssMethod) -> None:
+    plant = Plant(method=method, dead_time_s=0.0, tau_s=0.0, acin_load_w=[700.0])
+    settings = GridControlSettings(
+        ActuatorSettings(method=method, dead_time_s=0.0, meter_interval_s=0.0),
+        GridTargetSettings(kind="fixed", target_w=0.0, max_increase_w=None),  # type: ignore[arg-type]
+    )
+    changes = {10.0: -1800.0, 20.0: 2500.0, 30.0: 40.0}
+
+    def step_load(p: Plant) -> None:
+        if p.t in changes:
+            p.acin_load_w = [changes[p.t]]
+
+    plant.meter_interval_s = 0.5
+    run(plant, grid_target.decide, ActuationState(), settings, 40.0, on_step=step_load)
+    # the first reading after a change is off; one decision later the grid is at the target
+    seen_off = {c + 0.5 for c in changes} | {0.5}
+    for t, g in plant.grid_log:
+        if t not in seen_off:
+            assert abs(g) <= 1.0, (t, g)

@@ -10,20 +10,27 @@ Kinds (``GridTargetSettings.kind``), grid power + = import:
   below the cap.
 * ``fixed`` — regulate to ``target_w`` (any sign).
 
-ESS ``MaxFeedInPower`` is a further export cap on every kind. The loop:
+ESS ``MaxFeedInPower`` is a further export cap on every kind.
+
+Mode 3 (we close the loop on the Multi's AC-input setpoints):
 
 1. Act only on readings taken after the last command is expected to show (dead time + meter
    interval); otherwise hold with a reason. One exception, ``fast_export``: a new reading that
    shows export below the band may be acted on at once. It adds the rise already commanded
-   but not yet visible, and ignores commanded falls, so it can only under-correct.
+   but not yet visible and ignores commanded falls, so it can only under-correct; the grid
+   limit mapped through the same readings then brings it exactly to the floor.
 2. Inside ``target ± dead_band`` hold.
 3. Export side (grid below the band): correct fully in one step. Import side: lower ``u`` by at
    most ``max_increase_w`` per decision (more discharge is added slowly; load peaks are often
    short) unless the import cap is exceeded.
-4. Integral action on the command in force; when the measured actuator is further than
-   ``tracking_tolerance_w`` from the command (saturated, or hub4control still settling) re-base
-   on the measurement instead — this is the anti-windup.
+4. Integral action on the command in force; when the measured Multi AC-in is further than
+   ``tracking_tolerance_w`` from the command (saturated, inaccurate at low power) re-base on
+   the measurement instead — this is the anti-windup.
 5. Limits via :func:`~venus_ems.control.actuation.actuate`: battery, Multi, then grid.
+
+hub4 override (hub4control closes the fast loop on our grid setpoint): the core writes the
+aim, leaves hub4control alone while it settles or is saturated, and trims a steady offset
+(confirmed over the dead time, at most ``tracking_tolerance_w``).
 
 With perfect information (``dead_time_s = meter_interval_s = 0`` and noiseless readings)
 the core reaches the target in one step, which is what an oracle bound needs.
@@ -346,6 +353,7 @@ class _Seen:
         *,
         urgent: bool = False,
     ) -> Goal:
+        """A goal carrying this reading's control error."""
         return Goal(
             u_w,
             tuple(notes),

@@ -165,6 +165,8 @@ def battery_window(
         )
         if lo_known and (not hi_known or too_much_discharge):
             hi, hi_reason = lo, lo_reason
-        else:
+        elif hi_known:
             lo, lo_reason = hi, hi_reason
+        else:  # nothing known: stay where the command in force is
+            lo = hi = frozen_w if frozen_w is not None else lo
     return Interval(lo, hi, lo_reason, hi_reason)
