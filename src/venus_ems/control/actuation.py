@@ -59,7 +59,8 @@ def missing_essentials(view: View, inputs: EssInputs, needs: Iterable[str]) -> t
     def gone(name: str, given: object) -> Reason:
         if given is None:
             return missing(name)
-        return next(r for r in view.notes if r.code is ReasonCode.STALE and name in r.text)
+        stale = (r for r in view.notes if r.code is ReasonCode.STALE and name in r.text)
+        return next(stale, missing(name))
 
     out: list[Reason] = []
     for need in needs:

@@ -221,7 +221,12 @@ def make_view(
     safety = battery_window(
         fb, battery.power_w if battery else None, limits, settings.efficiency, u_total
     )
-    view = View(
+    conversion = None
+    if multi is not None and multi.ac_in_w is not None and multi.ac_out_w is not None:
+        conversion = sum(multi.ac_in_w) - sum(multi.ac_out_w)
+    if safety is not None and fb is not None and conversion is not None:
+        safety = safety.narrow(_multi_window(settings, fb, conversion))
+    return View(
         settings,
         now,
         grid,
@@ -234,35 +239,18 @@ def make_view(
         safety,
         tuple(notes),
     )
-    conversion = view.conversion_w
-    if safety is not None and fb is not None and conversion is not None:
-        n = settings.phases
-        multi_window = Interval(
-            fb - (n * settings.inverter_max_w + conversion),
-            fb + (n * settings.charger_max_w - conversion),
-            at_bound(
-                ReasonCode.INVERTER_LIMIT,
-                f"capped by inverter limit {n * settings.inverter_max_w:g} W",
-            ),
-            at_bound(
-                ReasonCode.CHARGER_LIMIT,
-                f"capped by charger limit {n * settings.charger_max_w:g} W",
-            ),
-        )
-        view = View(
-            settings,
-            now,
-            grid,
-            battery,
-            multi,
-            inputs.max_feed_in_w,
-            u_last,
-            fb,
-            limits,
-            safety.narrow(multi_window),
-            tuple(notes),
-        )
-    return view
+
+
+def _multi_window(settings: ActuatorSettings, fb: float, conversion: float) -> Interval:
+    """The Multi's total inverter/charger rating mapped onto ``u``."""
+    n = settings.phases
+    inverter, charger = n * settings.inverter_max_w, n * settings.charger_max_w
+    return Interval(
+        fb - (inverter + conversion),
+        fb + (charger - conversion),
+        at_bound(ReasonCode.INVERTER_LIMIT, f"capped by inverter limit {inverter:g} W", inverter),
+        at_bound(ReasonCode.CHARGER_LIMIT, f"capped by charger limit {charger:g} W", charger),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,24 +142,24 @@ def battery_window(
     known = [v for v in (frozen_w, fb_w) if v is not None]
     lo = max(known) if known else None
     hi = min(known) if known else None
+    lo_known = hi_known = False
     if fb_w is not None and battery_power_w is not None:
         if limits.charge_w is not None:
             room = limits.charge_w - battery_power_w
             hi = fb_w + (efficiency * room if room >= 0 else room)
-            hi_reason = limits.charge_reason
+            hi_reason, hi_known = limits.charge_reason, True
         if limits.discharge_w is not None:
             room = battery_power_w + limits.discharge_w
             lo = fb_w - (efficiency * room if room >= 0 else room)
-            lo_reason = limits.discharge_reason
+            lo_reason, lo_known = limits.discharge_reason, True
     if lo is None or hi is None:
         return None
     if lo > hi:
         # The sides cross: a known limit beats a frozen (unknown) side; between two known
         # limits, the one being violated is corrected.
-        lo_known = lo_reason is limits.discharge_reason and limits.discharge_w is not None
-        hi_known = hi_reason is limits.charge_reason and limits.charge_w is not None
         too_much_discharge = (
-            battery_power_w is not None
+            lo_known
+            and battery_power_w is not None
             and limits.discharge_w is not None
             and battery_power_w < -limits.discharge_w
         )
