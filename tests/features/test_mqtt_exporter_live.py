@@ -176,7 +176,6 @@ async def test_exports_seen_by_mosquitto_sub(bus_address, mqtt_settings, mosquit
         assert sub.payloads("victron/grid/power") == [b"-1234.5", b"-800.0"]
 
         # the active battery changes: the class export follows it
-        bms1["/Dc/0/Voltage"] = 52.0
         sys_svc["/Dc/Battery/BatteryService"] = BMS2
         await until(lambda: b"12.8" in sub.payloads("victron/battery/voltage"))
         bms1["/Dc/0/Voltage"] = 51.0  # no longer exported

@@ -24,6 +24,7 @@ REGISTRY: dict[str, str] = {
     "grid_meter": "venus_ems.features.grid_meter:build",
     "pv_meter": "venus_ems.features.pv_meter:build",
     "mqtt_exporter": "venus_ems.features.mqtt_exporter:build",
+    "time_to_go": "venus_ems.features.time_to_go:build",
 }
 """Config table -> ``"module:factory"`` of the feature it enables."""
 
