@@ -68,7 +68,7 @@ class ShellyMeterFeature(ABC):
         self.name = f"{table}.{config.name}"
         self.save_interval_s = save_interval_s
         self.counters = EnergyCounters()
-        self.polls = 0
+        self.polls = 0  # completed poll cycles (good or failed): lets tests and benches wait
         self.setting_path = f"/Settings/VenusEms/{self.settings_group}/{config.name}/CustomName"
         self._state = _State.STARTING
         self._last_good: float | None = None
