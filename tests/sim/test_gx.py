@@ -195,4 +195,3 @@ async def test_emulators_measure_and_command_the_physics(bus_address):
         inv = live["inverters"][0]
         assert inv["limit_absolute"] == pytest.approx(100, abs=1)
         assert sim.gx.site.micros[serial].power_w <= 101
-
