@@ -25,6 +25,7 @@ REGISTRY: dict[str, str] = {
     "pv_meter": "venus_ems.features.pv_meter:build",
     "mqtt_exporter": "venus_ems.features.mqtt_exporter:build",
     "time_to_go": "venus_ems.features.time_to_go:build",
+    "settings_guard": "venus_ems.features.settings_guard:build",
 }
 """Config table -> ``"module:factory"`` of the feature it enables."""
 

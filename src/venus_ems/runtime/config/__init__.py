@@ -12,6 +12,7 @@ from .base import check_publish_topic, check_topic_filter
 from .bridges import ExportConfig, MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
 from .general import GeneralConfig, LogLevel, MqttConfig, default_state_dir
+from .guard import GUARD_CHECKS, GuardCheck, SettingsGuardConfig
 from .loader import EXIT_INVALID, EXIT_OK, check_config, load_config, parse_config
 from .meters import GridChannelConfig, GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .migrate import MIGRATIONS, Migration, migrate
@@ -22,6 +23,7 @@ from .secrets import MASK, Secret, known_secrets
 __all__ = [
     "EXIT_INVALID",
     "EXIT_OK",
+    "GUARD_CHECKS",
     "MASK",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -31,6 +33,7 @@ __all__ = [
     "GeneralConfig",
     "GridChannelConfig",
     "GridMeterConfig",
+    "GuardCheck",
     "InvalidConfigError",
     "LogLevel",
     "Migration",
@@ -40,6 +43,7 @@ __all__ = [
     "Problem",
     "PvMeterConfig",
     "Secret",
+    "SettingsGuardConfig",
     "TemperatureConfig",
     "TimeToGoConfig",
     "check_config",

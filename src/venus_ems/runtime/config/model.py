@@ -11,6 +11,7 @@ from .base import Items, StrictModel
 from .bridges import MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
 from .general import GeneralConfig, MqttConfig
+from .guard import SettingsGuardConfig
 from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .secrets import Secret
 
@@ -33,6 +34,7 @@ class Config(StrictModel):
     time_to_go: TimeToGoConfig = TimeToGoConfig()
     ess_control: EssControlConfig = EssControlConfig()
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
+    settings_guard: SettingsGuardConfig = SettingsGuardConfig()
 
     def enabled_features(self) -> list[str]:
         """Names of the enabled features, e.g. ``grid_meter.house``, ``ess_control``."""
@@ -51,6 +53,7 @@ class Config(StrictModel):
             ("time_to_go", self.time_to_go.enabled),
             ("ess_control", self.ess_control.enabled),
             ("output_limiter", self.output_limiter.enabled),
+            ("settings_guard", self.settings_guard.enabled),
         )
         out.extend(name for name, on in singles if on)
         return out
