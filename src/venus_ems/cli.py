@@ -11,6 +11,7 @@ import logging
 import math
 import signal
 import sys
+import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -146,7 +147,7 @@ def _sim_clock(speed: float) -> Clock:
 
 async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
     from .runtime.statusline import format_status  # noqa: PLC0415
-    from .sim.run import running_site  # noqa: PLC0415
+    from .sim.run import running_site, time_of_day  # noqa: PLC0415
 
     start = _start(args.start)
     async with (
@@ -166,13 +167,14 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
         site = sim.gx.site
         t_end = site.time + args.duration
         while site.time < t_end:
-            day = site.time % 86400
-            clock_text = f"{int(day // 3600):02d}:{int(day % 3600 // 60):02d}:{int(day % 60):02d}"
+            clock_text = time_of_day(site.time)
             if math.isfinite(args.duration):
                 done = 100 * (site.time + args.duration - t_end) / args.duration
                 clock_text += f" {done:3.0f}%"
             print(format_status(mon, clock_text), flush=True)
             await anyio.sleep(1.0)  # progress once per real second, whatever the speed
+        if math.isfinite(args.duration):
+            print(format_status(mon, f"{time_of_day(site.time)} 100%"), flush=True)
 
 
 def _start(text: str) -> float:
@@ -205,9 +207,15 @@ def _list_scenarios() -> int:
 async def _demo(address: str, args: argparse.Namespace, clock: Clock) -> None:
     from .sim.demo import run_demo  # noqa: PLC0415
 
-    await run_demo(
-        address, clock, scenario=args.scenario, start_s=_start(args.start), seconds=args.seconds
-    )
+    with tempfile.TemporaryDirectory(prefix="venus-ems-demo-") as state_dir:
+        await run_demo(
+            address,
+            clock,
+            scenario=args.scenario,
+            start_s=_start(args.start),
+            state_dir=state_dir,
+            seconds=args.seconds,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,15 +18,21 @@ from ..runtime.clock import Clock
 from ..runtime.config import Config, parse_config
 from ..runtime.statusline import format_status
 from ..venus import open_monitor
-from .run import running_site
+from .run import running_site, time_of_day
 
 __all__ = ["demo_config", "run_demo"]
 
 
-def demo_config(shelly_host: str, opendtu_host: str = "") -> tuple[Config, list[str]]:
+def demo_config(
+    shelly_host: str, opendtu_host: str = "", state_dir: str = ""
+) -> tuple[Config, list[str]]:
     """The demo's config (features this build lacks removed) and notes about what was removed."""
     template = files("venus_ems.sim").joinpath("demo.toml").read_text()
-    text = template.replace("{shelly_host}", shelly_host).replace("{opendtu_host}", opendtu_host)
+    text = (
+        template.replace("{shelly_host}", shelly_host)
+        .replace("{opendtu_host}", opendtu_host)
+        .replace("{state_dir}", state_dir)
+    )
     config, _ = parse_config(text, source="demo.toml")
     missing = {name.partition(".")[0] for name in config.enabled_features()} - set(REGISTRY)
     notes = [f"[{t}] left out: not available in this build yet" for t in sorted(missing)]
@@ -36,7 +42,13 @@ def demo_config(shelly_host: str, opendtu_host: str = "") -> tuple[Config, list[
 
 
 async def run_demo(
-    address: str, clock: Clock, *, scenario: str, start_s: float, seconds: float = math.inf
+    address: str,
+    clock: Clock,
+    *,
+    scenario: str,
+    start_s: float,
+    state_dir: str,
+    seconds: float = math.inf,
 ) -> None:
     """Run everything and print a status line per second until ``seconds`` pass or cancelled."""
     async with running_site(
@@ -49,6 +61,7 @@ async def run_demo(
         config, notes = demo_config(
             f"127.0.0.1:{sim.shelly.port}",
             f"127.0.0.1:{sim.opendtu.port}" if sim.opendtu else "",
+            state_dir,
         )
         print(sim.describe())
         for note in notes:
@@ -62,8 +75,6 @@ async def run_demo(
             )
             t0 = clock.monotonic()
             while clock.monotonic() - t0 < seconds:
-                day = sim.gx.site.time % 86400
-                now = f"{int(day // 3600):02d}:{int(day % 3600 // 60):02d}:{int(day % 60):02d}"
-                print(format_status(mon, now), flush=True)
+                print(format_status(mon, time_of_day(sim.gx.site.time)), flush=True)
                 await clock.sleep(1.0)
             tg.cancel_scope.cancel()

@@ -1,8 +1,8 @@
 """Run a simulated site: the GX's D-Bus services plus device emulators measuring the physics.
 
 ``running_site()`` starts a :class:`SimulatedGx` on a bus and, on loopback, a Shelly Pro 3EM
-emulator measuring the site's grid connection and (if the site has micro-inverters) an OpenDTU
-emulator for them. It yields a :class:`SimHandles` with the URLs to point venus-ems at.
+(an EM gen3 on a single-phase site) measuring the site's grid connection and, if the site has
+micro-inverters, an OpenDTU for them. It yields a :class:`SimHandles` with the URLs to use.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 import anyio
 
 from ..runtime.clock import Clock
-from .devices import OpenDtuEmulator, ShellyGen2Emulator, pro_3em
+from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
 from .venus.gx import SimulatedGx
 from .wiring import SiteGridMeter, SiteInverterBank
 
-__all__ = ["SimHandles", "parse_time_of_day", "running_site"]
+__all__ = ["SimHandles", "parse_time_of_day", "running_site", "time_of_day"]
 
 
 @dataclass
@@ -37,11 +37,17 @@ class SimHandles:
             f"D-Bus:    {self.address}",
             f"          e.g. dbus-send --bus='{self.address}' --print-reply "
             "--dest=com.victronenergy.system /Dc/Battery/Soc com.victronenergy.BusItem.GetValue",
-            f"Shelly Pro 3EM measuring the grid: {self.shelly.url}",
+            f"Shelly {self.shelly.identity.model} measuring the grid: {self.shelly.url}",
         ]
         if self.opendtu is not None:
             lines.append(f"OpenDTU for the micro-inverters:  {self.opendtu.url}")
         return "\n".join(lines)
+
+
+def time_of_day(seconds: float) -> str:
+    """Simulated seconds -> ``"HH:MM:SS"`` within the day."""
+    day = int(seconds) % 86400
+    return f"{day // 3600:02d}:{day % 3600 // 60:02d}:{day % 60:02d}"
 
 
 def parse_time_of_day(text: str) -> float:
@@ -78,9 +84,12 @@ async def running_site(
         tg = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tg.cancel_scope.cancel)
         await tg.start(gx.run)
-        shelly = await stack.enter_async_context(
-            pro_3em(SiteGridMeter(gx.site), clock=clock, port=shelly_port, name="sim-grid")
-        )
+        if gx.site.phases == 3:
+            meter = pro_3em(SiteGridMeter(gx.site), clock=clock, port=shelly_port, name="sim-grid")
+        else:  # a single-phase site: an EM gen3 with its second CT unused
+            source = SiteGridMeter(gx.site, channels=2)
+            meter = em_gen3(source, clock=clock, port=shelly_port, name="sim-grid")
+        shelly = await stack.enter_async_context(meter)
         dtu = None
         if gx.site.micros:
             dtu = await stack.enter_async_context(

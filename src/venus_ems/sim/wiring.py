@@ -21,15 +21,16 @@ __all__ = ["SiteGridMeter", "SiteInverterBank"]
 class SiteGridMeter:
     """The site's grid connection as a CT meter sees it, one channel per phase."""
 
-    def __init__(self, site: Site) -> None:
-        """Read ``site`` at every request."""
+    def __init__(self, site: Site, *, channels: int | None = None) -> None:
+        """Read ``site`` at every request; channels beyond its phases have no load (0 W)."""
         self.site = site
+        self.channels = max(channels or site.phases, site.phases)
 
     def read(self) -> Sequence[PhaseReading]:
         """One reading per phase: W (+ = import), V, A, Hz and Wh counters."""
         m = self.site.meter
         hz = self.site.params.meter.frequency_hz
-        return [
+        readings = [
             PhaseReading.of(
                 m.true_w[i],
                 voltage_v=m.voltage(i),
@@ -39,6 +40,8 @@ class SiteGridMeter:
             )
             for i in range(self.site.phases)
         ]
+        spare = PhaseReading.of(0.0, voltage_v=m.voltage(0), frequency_hz=hz)
+        return readings + [spare] * (self.channels - len(readings))
 
 
 class SiteInverterBank:
