@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,39 @@ def test_sim_bad_arguments_exit_2(args):
     res = run(*args)
     assert res.returncode == 2
     assert res.stderr.strip()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_run_publishes_its_status_and_stops_cleanly_on_a_signal(tmp_path, private_bus, signum):
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        f'schema_version = 1\n[general]\nlog_path = "{tmp_path}/log"\nstate_dir = "{tmp_path}"\n'
+        "[settings_guard]\nenabled = true\n"
+    )
+    proc = subprocess.Popen(
+        [*CLI, "run", "--config", str(conf), "--bus", private_bus.address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        state = None
+        while time.monotonic() < deadline:
+            r = subprocess.run(
+                ["dbus-send", f"--bus={private_bus.address}", "--print-reply",
+                 "--dest=com.victronenergy.venusems", "/Features/settings_guard/State",
+                 "com.victronenergy.BusItem.GetValue"],
+                capture_output=True, text=True, check=False,
+            )  # fmt: skip
+            if r.returncode == 0 and "running" in r.stdout:
+                state = "running"
+                break
+            time.sleep(0.1)
+        assert state == "running"
+        proc.send_signal(signum)
+        _out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+        assert (tmp_path / "log" / "venus-ems.log").read_text().count("stopping on") == 1
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -13,7 +13,8 @@ import signal
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info < (3, 11):  # pragma: no cover
     from exceptiongroup import BaseExceptionGroup
@@ -22,6 +23,9 @@ import anyio
 
 from . import __version__
 from .errors import ConfigError, EmsError
+
+if TYPE_CHECKING:
+    from .runtime.config import Config
 from .runtime.clock import Clock, RealClock, ScaledClock
 from .venus import open_monitor
 from .venus.daemon import PrivateBus
@@ -84,12 +88,12 @@ def _parser() -> argparse.ArgumentParser:
 # ----------------------------------------------------------------------------------- run
 
 
-async def _daemon(config: object, bus: str | None, dry_run: bool) -> None:
+async def _daemon(config: Config, bus: str | None, dry_run: bool) -> None:
     from .runtime.app import run_daemon  # noqa: PLC0415 - keep `check-config` light
 
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            await tg.start(run_daemon, config, bus, None, dry_run)
+            await tg.start(partial(run_daemon, config, bus_address=bus, dry_run=dry_run))
             async for signum in signals:
                 _LOG.info("stopping on %s", signal.Signals(signum).name)
                 tg.cancel_scope.cancel()
