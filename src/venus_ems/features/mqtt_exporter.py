@@ -25,7 +25,8 @@ from anyio.abc import TaskStatus
 from ..errors import ConfigError
 from ..runtime.clock import Clock, sleep_or_event
 from ..runtime.config import ExportConfig, MqttExporterConfig
-from ..venus.monitor import Changes, Monitor, service_class
+from ..venus.active import BATTERY, SYSTEM, active_service
+from ..venus.monitor import Changes, Monitor
 from .ha_discovery import discovery_config, discovery_topic
 
 if TYPE_CHECKING:
@@ -33,45 +34,17 @@ if TYPE_CHECKING:
     from ..runtime.mqtt import MqttMessage
 
 __all__ = [
-    "BATTERY",
-    "SYSTEM",
     "MqttExporter",
     "RateLimiter",
-    "active_service",
     "build",
     "encode_payload",
     "export_topic",
 ]
 
-SYSTEM = "com.victronenergy.system"
-BATTERY = "com.victronenergy.battery"
 _SYSTEM_BATTERY_PATHS = ("/Dc/Battery/BatteryService", "/ActiveBatteryService")
 _IDLE_WAIT_S = 3600.0
 
 PayloadKind = Literal["plain", "json"]
-
-
-def active_service(monitor: Monitor, name_or_class: str) -> str | None:
-    """The service an export means: a full name as is; for a class the active one, or None.
-
-    For ``com.victronenergy.battery`` the battery systemcalc uses (``/Dc/Battery/BatteryService``,
-    else ``/ActiveBatteryService`` = ``class/instance``); otherwise, and for every other class,
-    the service with the lowest DeviceInstance.
-    """
-    if service_class(name_or_class) != name_or_class:
-        return name_or_class
-    if name_or_class == BATTERY:
-        chosen = monitor.get_str(SYSTEM, "/Dc/Battery/BatteryService")
-        if chosen and service_class(chosen) == BATTERY and monitor.service(chosen) is not None:
-            return chosen
-        ref = monitor.get_str(SYSTEM, "/ActiveBatteryService") or ""
-        cls, _, instance = ref.partition("/")
-        if cls == BATTERY and instance.isdigit():
-            for state in monitor.services(BATTERY):
-                if state.device_instance == int(instance):
-                    return state.name
-    found = monitor.services(name_or_class)
-    return found[0].name if found else None
 
 
 def _jsonable(value: Any) -> Any:

@@ -28,11 +28,11 @@ from anyio.abc import TaskStatus
 
 from ..runtime.config import SettingsGuardConfig
 from ..runtime.feature import FeatureContext
+from ..venus.active import BATTERY, SYSTEM, VEBUS, active_service
 
 __all__ = ["Finding", "SettingsGuard", "Values", "build", "check"]
 
 SETTINGS = "com.victronenergy.settings"
-SYSTEM = "com.victronenergy.system"
 HUB4 = "com.victronenergy.hub4"
 STATUS = "com.victronenergy.venusems"
 CGWACS = "/Settings/CGwacs"
@@ -153,11 +153,8 @@ class SettingsGuard:
     def values(self, ctx: FeatureContext, uptime_s: float) -> Values:
         """Read the watched values from the monitor."""
         m = ctx.monitor
-        vebus = m.get_str(SYSTEM, "/VebusService")
-        battery = m.get_str(SYSTEM, "/Dc/Battery/BatteryService")
-        if battery is None:
-            found = m.services("com.victronenergy.battery")
-            battery = found[0].name if found else None
+        vebus = active_service(m, VEBUS)
+        battery = active_service(m, BATTERY)
         return Values(
             overvoltage_feed_in=m.get_int(SETTINGS, f"{CGWACS}/OvervoltageFeedIn"),
             max_feed_in_power_w=m.get_float(SETTINGS, f"{CGWACS}/MaxFeedInPower"),

@@ -26,8 +26,8 @@ from anyio.abc import TaskStatus
 from ..errors import BusError
 from ..runtime.config import TimeToGoConfig
 from ..venus import DeviceInstance, Identity, PathSpec, Service
+from ..venus.active import BATTERY, SYSTEM, active_service
 from ..venus.bus import DBusCallError
-from .mqtt_exporter import BATTERY, SYSTEM, active_service
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext

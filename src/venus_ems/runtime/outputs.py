@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ..errors import BusError
+from ..venus.active import VEBUS, active_service
 from ..venus.monitor import Monitor
 from .actuator import Actuator
 from .clock import Clock
@@ -25,18 +26,12 @@ __all__ = [
     "switch_actuator",
 ]
 
-SYSTEM = "com.victronenergy.system"
 HUB4 = "com.victronenergy.hub4"
-VEBUS = "com.victronenergy.vebus"
 
 
 def active_vebus(monitor: Monitor) -> str | None:
     """The VE.Bus service systemcalc reports (``/VebusService``), else the first one seen."""
-    name = monitor.get_str(SYSTEM, "/VebusService")
-    if name and monitor.service(name) is not None:
-        return name
-    found = monitor.services(VEBUS)
-    return found[0].name if found else None
+    return active_service(monitor, VEBUS)
 
 
 class DbusPathWriter:

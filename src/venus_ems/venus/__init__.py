@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .active import active_service
 from .bus import BusWriter, DBusCallError, call, connect, resolve_address
 from .codec import INVALID, SetResult, Value, format_text, unwrap, wrap
 from .monitor import Changes, Monitor, ServiceState, Subscription, open_monitor
@@ -27,6 +28,7 @@ __all__ = [
     "SettingsClient",
     "Subscription",
     "Value",
+    "active_service",
     "add_settings",
     "call",
     "connect",
