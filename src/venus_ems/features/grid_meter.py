@@ -30,17 +30,12 @@ from ..devices import MeterReading
 from ..devices.shelly import ShellyDevice
 from ..errors import ConfigError
 from ..runtime.config import GridMeterConfig
-from ..venus import PathSpec, Service
+from ..venus import Service
+from ..venus.specs import add_grid_paths, grid_measurements
 from .counters import split_energy
 from .shelly_meter import ShellyMeterFeature
 
 __all__ = ["GridMeter", "build", "service_name"]
-
-_W = PathSpec("d", "%.0F W", unit="W")
-_V = PathSpec("d", "%.1F V", unit="V")
-_A = PathSpec("d", "%.2F A", unit="A")
-_KWH = PathSpec("d", "%.2F kWh", unit="kWh")
-_HZ = PathSpec("d", "%.2F Hz", unit="Hz")
 
 
 def service_name(name: str) -> str:
@@ -69,32 +64,11 @@ class GridMeter(ShellyMeterFeature):
 
     def declare(self, svc: Service) -> None:
         """Grid paths: totals, one block per configured phase, role and refresh time."""
-        svc.add_path("/Ac/Power", None, _W)
-        svc.add_path("/Ac/Frequency", None, _HZ)
-        svc.add_path("/Ac/Energy/Forward", None, _KWH)
-        svc.add_path("/Ac/Energy/Reverse", None, _KWH)
-        for phase in self.phases:
-            svc.add_path(f"/Ac/{phase}/Power", None, _W)
-            svc.add_path(f"/Ac/{phase}/Voltage", None, _V)
-            svc.add_path(f"/Ac/{phase}/Current", None, _A)
-            svc.add_path(f"/Ac/{phase}/Energy/Forward", None, _KWH)
-            svc.add_path(f"/Ac/{phase}/Energy/Reverse", None, _KWH)
-        svc.add_path("/NrOfPhases", len(self.phases), PathSpec("i"))
-        svc.add_path("/DeviceType", 0, PathSpec("i"))
-        svc.add_path("/Role", "grid", PathSpec("s"))
-        svc.add_path("/AllowedRoles", ["grid"], PathSpec("v"))
-        refresh_ms = round(self.config.poll_interval_s * 1000)
-        svc.add_path("/RefreshTime", refresh_ms, PathSpec("i", "%d ms", unit="ms"))
+        add_grid_paths(svc, self.phases, refresh_ms=round(self.config.poll_interval_s * 1000))
 
     def measurement_paths(self) -> list[str]:
         """Everything measured (invalid while the meter is lost)."""
-        paths = ["/Ac/Power", "/Ac/Frequency", "/Ac/Energy/Forward", "/Ac/Energy/Reverse"]
-        for phase in self.phases:
-            paths += [
-                f"/Ac/{phase}/{q}"
-                for q in ("Power", "Voltage", "Current", "Energy/Forward", "Energy/Reverse")
-            ]
-        return paths
+        return grid_measurements(self.phases)
 
     def check_device(self, device: ShellyDevice) -> str:
         """ConfigError unless it is a meter with every mapped channel; returns the source key."""

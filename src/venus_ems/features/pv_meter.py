@@ -23,7 +23,8 @@ from ..devices import PowerReading
 from ..devices.shelly import ShellyDevice
 from ..errors import ConfigError
 from ..runtime.config import PvMeterConfig
-from ..venus import PathSpec, Service
+from ..venus import Service
+from ..venus.specs import POSITIONS, add_pvinverter_paths, pvinverter_measurements
 from .shelly_meter import ShellyMeterFeature
 
 __all__ = [
@@ -37,15 +38,11 @@ __all__ = [
     "service_name",
 ]
 
-POSITIONS = {"ac-in": 0, "ac-out": 1, "ac-in-2": 2}
-"""``position`` -> ``/Position``."""
 STATUS_RUNNING = 7
 STATUS_STANDBY = 8
 STATUS_ERROR = 10
 RUNNING_MIN_W = 5.0
 """Below this the inverter counts as standby (a plug meter reads a few W of noise or standby)."""
-
-_W = PathSpec("d", "%.0F W", unit="W")
 
 
 def service_name(name: str) -> str:
@@ -72,31 +69,11 @@ class PvMeter(ShellyMeterFeature):
 
     def declare(self, svc: Service) -> None:
         """PV inverter paths for the configured phase and position."""
-        p = self.phase
-        svc.add_path("/Ac/Power", None, _W)
-        svc.add_path(f"/Ac/{p}/Power", None, _W)
-        svc.add_path(f"/Ac/{p}/Voltage", None, PathSpec("d", "%.1F V", unit="V"))
-        svc.add_path(f"/Ac/{p}/Current", None, PathSpec("d", "%.2F A", unit="A"))
-        svc.add_path(f"/Ac/{p}/Energy/Forward", None, PathSpec("d", "%.2F kWh", unit="kWh"))
-        svc.add_path("/Ac/Energy/Forward", None, PathSpec("d", "%.2F kWh", unit="kWh"))
-        svc.add_path("/Ac/MaxPower", None, _W)
-        svc.add_path("/Ac/NumberOfPhases", 1, PathSpec("i"))
-        svc.add_path("/Position", POSITIONS[self.config.position], PathSpec("i"))
-        svc.add_path("/StatusCode", None, PathSpec("i"))
-        svc.add_path("/ErrorCode", None, PathSpec("i"))
+        add_pvinverter_paths(svc, (self.phase,), position=POSITIONS[self.config.position])
 
     def measurement_paths(self) -> list[str]:
         """Everything measured (invalid while the device is lost)."""
-        p = self.phase
-        return [
-            "/Ac/Power",
-            f"/Ac/{p}/Power",
-            f"/Ac/{p}/Voltage",
-            f"/Ac/{p}/Current",
-            f"/Ac/{p}/Energy/Forward",
-            "/Ac/Energy/Forward",
-            "/ErrorCode",
-        ]
+        return [*pvinverter_measurements(self.phase), "/ErrorCode"]
 
     def lost_values(self) -> dict[str, Any]:
         """Measurements invalid, ``/StatusCode`` 10 (error)."""

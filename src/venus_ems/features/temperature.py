@@ -26,6 +26,7 @@ from ..runtime.clock import Clock, sleep_or_event
 from ..runtime.config import TemperatureConfig
 from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting
 from ..venus.bus import DBusCallError
+from ..venus.specs import TEMPERATURE_TYPES, add_temperature_paths
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
@@ -43,17 +44,6 @@ __all__ = [
     "parse_reading",
     "service_name",
 ]
-
-TEMPERATURE_TYPES = {
-    "battery": 0,
-    "fridge": 1,
-    "generic": 2,
-    "room": 3,
-    "outdoor": 4,
-    "water_heater": 5,
-    "freezer": 6,
-}
-"""``temperature_type`` -> ``/TemperatureType`` (venus-dbus §6.9)."""
 
 STATUS_OK = 0
 STATUS_UNKNOWN = 4
@@ -219,13 +209,13 @@ class MqttTemperature:
             ),
             address=address,
         )
-        svc.add_path("/Temperature", None, PathSpec("d", "%.1F °C", unit="°C"))
-        if HUMIDITY in self.quantities:
-            svc.add_path("/Humidity", None, PathSpec("d", "%.0F %%", unit="%"))
-        if PRESSURE in self.quantities:
-            svc.add_path("/Pressure", None, PathSpec("d", "%.0F hPa", unit="hPa"))
-        svc.add_path("/TemperatureType", TEMPERATURE_TYPES[cfg.temperature_type], PathSpec("i"))
-        svc.add_path("/Status", STATUS_UNKNOWN, PathSpec("i"))
+        add_temperature_paths(
+            svc,
+            kind=TEMPERATURE_TYPES[cfg.temperature_type],
+            humidity=HUMIDITY in self.quantities,
+            pressure=PRESSURE in self.quantities,
+            status=STATUS_UNKNOWN,
+        )
         svc.add_path(
             "/CustomName",
             custom_name,

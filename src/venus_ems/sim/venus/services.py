@@ -17,6 +17,7 @@ from dbus_fast import Message, MessageType
 
 from ...venus import Identity, PathSpec, Service
 from ...venus.codec import SetResult, coerce_for_write, unwrap
+from ...venus.specs import add_grid_paths
 from ..physics import Site, SiteState
 
 __all__ = ["SimServices"]
@@ -201,25 +202,13 @@ class SimServices:
                 device_instance=30,
                 address=address,
             )
-            gr.add_path("/Ac/Power", None, W)
-            for p in phs:
-                for path, spec in (
-                    ("Power", W),
-                    ("Voltage", V),
-                    ("Current", A),
-                    ("Energy/Forward", KWH),
-                    ("Energy/Reverse", KWH),
-                ):
-                    gr.add_path(f"/Ac/L{p}/{path}", None, spec)
-            gr.add_path("/Ac/Energy/Forward", None, KWH)
-            gr.add_path("/Ac/Energy/Reverse", None, KWH)
-            gr.add_path("/Ac/Frequency", None, HZ)
-            gr.add_path("/NrOfPhases", n, INT)
-            gr.add_path("/DeviceType", 345, INT)
+            add_grid_paths(
+                gr,
+                [f"L{p}" for p in phs],
+                device_type=345,
+                roles=("grid", "pvinverter", "genset", "acload"),
+            )
             gr.add_path("/Serial", "SIM0000001", S)
-            gr.add_path("/Role", "grid", S)
-            gr.add_path("/AllowedRoles", ["grid", "pvinverter", "genset", "acload"], PathSpec("v"))
-            gr.add_path("/RefreshTime", 1000, INT)
 
         self.pvinverter: Service | None = None
         if site.pv_inverter is not None:
