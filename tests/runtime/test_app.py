@@ -117,3 +117,46 @@ async def test_dry_run_writes_nothing(bus_address):
             assert hub4["/Overrides/Setpoint"] is None
             tg.cancel_scope.cancel()
         assert hub4["/Overrides/Setpoint"] is None
+
+
+async def test_states_are_mirrored_on_mqtt(bus_address, mosquitto):
+    """Feature states, outputs and service messages appear retained under the topic prefix."""
+    import json  # noqa: PLC0415
+
+    hub4 = hub4_service(bus_address)
+    config, _ = parse_config(
+        "schema_version = 1\n[general]\nlog_console = false\n"
+        f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
+        "reconnect_initial_s = 0.05\nreconnect_max_s = 0.2\n"
+    )
+    async with hub4, anyio.create_task_group() as tg:
+        await tg.start(
+            lambda task_status: run_daemon(
+                config,
+                bus_address=bus_address,
+                features=[("holder", Holder(-100.0))],
+                task_status=task_status,
+            )
+        )
+        await until(lambda: hub4["/Overrides/Setpoint"] == -100.0)
+        wanted = {"venus-ems/features/holder", "venus-ems/outputs/ess_grid_setpoint",
+                  "venus-ems/$SYS/Status"}  # fmt: skip
+        with anyio.fail_after(10):
+            while True:  # what a client connecting now finds, retained, under the prefix
+                res = await anyio.run_process(
+                    ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(mosquitto.port), "-t",
+                     "venus-ems/#", "-v", "--retained-only", "-W", "1"],
+                    check=False,
+                )  # fmt: skip
+                seen = dict(line.split(" ", 1) for line in res.stdout.decode().splitlines())
+                if wanted <= set(seen) and "holder" in seen["venus-ems/outputs/ess_grid_setpoint"]:
+                    break
+        tg.cancel_scope.cancel()
+    feature = json.loads(seen["venus-ems/features/holder"])
+    assert feature["state"] == "running"
+    assert feature["decision"] == "holding -100 W"
+    assert feature["reasons"] == ["export cap 300 W"]
+    output = json.loads(seen["venus-ems/outputs/ess_grid_setpoint"])
+    assert output["owner"] == "holder"
+    assert output["value"] == -100.0
+    assert seen["venus-ems/$SYS/Status"] == "Online"
