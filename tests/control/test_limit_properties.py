@@ -166,6 +166,7 @@ def _check_battery(
     dis: float | None,
     eta: float,
     relaxed: bool,
+    zero_conv: float,
 ) -> None:
     """The command moves the battery only where its limits allow.
 
@@ -175,8 +176,14 @@ def _check_battery(
     the limit is unknown, or fails to back off a limit already exceeded. Override with a
     command in force: hub4control enforces the limits, so only a move away from the command
     in force is judged.
+
+    With a known charge limit the Multi may always invert less, up to converting nothing
+    (``zero_conv``): only its own charging counts against CCL, DVCC curtails the DC chargers;
+    inverting more to hold a battery at CCL would only send their power to the grid.
     """
     delta = u - fb
+    if pb is not None and chg is not None and anchor <= u <= zero_conv + TOL:
+        return
     if relaxed:
         if u < anchor - TOL:
             assert _down_ok(pb, delta, chg, dis, eta) or u >= fb - TOL, ("down", u, anchor, fb)
@@ -215,7 +222,8 @@ def test_no_command_goes_beyond_battery_limits(world: World) -> None:
     chg, dis = _limits(world)
     relaxed = act.method is EssMethod.HUB4_OVERRIDE and old is not None
 
-    _check_battery(u, fb, anchor, b.power_w, chg, dis, act.efficiency, relaxed)
+    zero_conv = fb - (sum(multi.ac_in_w) - sum(multi.ac_out_w))
+    _check_battery(u, fb, anchor, b.power_w, chg, dis, act.efficiency, relaxed, zero_conv)
 
     if isinstance(cmd, SetPhaseSetpoints) and len(cmd.phases_w) > 1:
         conv = [sp - o for sp, o in zip(cmd.phases_w, multi.ac_out_w, strict=True)]

@@ -225,6 +225,8 @@ def make_view(
     if multi is not None and multi.ac_in_w is not None and multi.ac_out_w is not None:
         conversion = sum(multi.ac_in_w) - sum(multi.ac_out_w)
     if safety is not None and fb is not None and conversion is not None:
+        if battery is not None and battery.power_w is not None and limits.charge_w is not None:
+            safety = _charge_by_multi_only(safety, fb, conversion)
         safety = safety.narrow(_multi_window(settings, fb, conversion))
     return View(
         settings,
@@ -239,6 +241,23 @@ def make_view(
         safety,
         tuple(notes),
     )
+
+
+def _charge_by_multi_only(safety: Interval, fb: float, conversion: float) -> Interval:
+    """Let a known charge limit stop the Multi charging, never make it invert.
+
+    DVCC keeps the DC chargers (MPPTs) within CCL. When they bring the battery to it, the
+    Multi inverting more does not relieve the battery (the MPPTs take back every watt it
+    inverts), it only sends DC PV to the grid; inverting less is harmless (they curtail).
+    So the charge limit never bounds ``u`` below the point where the Multi converts nothing.
+    (Bounding it at the noisy measured point instead ratchets ``u`` down, reading after
+    reading, into export whenever the battery sits at CCL.)
+    """
+    stop_charging = fb - conversion
+    if safety.hi >= stop_charging:
+        return safety
+    lo = min(safety.lo, stop_charging)
+    return Interval(lo, stop_charging, safety.lo_reason, safety.hi_reason)
 
 
 def _multi_window(settings: ActuatorSettings, fb: float, conversion: float) -> Interval:
