@@ -25,6 +25,8 @@ REGISTRY: dict[str, str] = {
     "pv_meter": "venus_ems.features.pv_meter:build",
     "mqtt_exporter": "venus_ems.features.mqtt_exporter:build",
     "time_to_go": "venus_ems.features.time_to_go:build",
+    "ess_control": "venus_ems.features.ess_control:build",
+    "output_limiter": "venus_ems.features.output_limiter:build",
     "settings_guard": "venus_ems.features.settings_guard:build",
 }
 """Config table -> ``"module:factory"`` of the feature it enables."""

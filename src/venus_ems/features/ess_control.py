@@ -1,0 +1,337 @@
+"""C1: ESS grid control (zero export, export/import cap, fixed target and the power modes).
+
+Each new grid reading (and a 1 s timer) runs the pure core
+:func:`venus_ems.control.modes.decide` on the GX's readings (:mod:`.ess_inputs`); its command
+goes to the one actuator of the output:
+
+* ``method = "hub4_override"``: hub4 ``/Overrides/Setpoint`` (W, + = import; not persisted;
+  hub4control keeps running the fast loop), needs ESS mode 1 or 2;
+* ``method = "mode3"``: the vebus ``/Hub4/L1..L3/AcPowerSetpoint`` (W at AC-in, + = import),
+  rewritten every ``mode3_refresh_s`` (<= 10 s) because the Multi drops setpoints that are not
+  renewed. It needs ``allow_mode3 = true`` and the GX set to ESS mode 3 by the user: venus-ems
+  never writes ``/Settings/CGwacs/Hub4Mode`` (or any other persisted ESS setting).
+
+It holds off (no claim, the output goes to its safe value) while Dynamic ESS is active or the
+ESS mode does not fit the method. Stale or missing readings make the core command
+``safe_setpoint_w``; a stalled feature's claim expires after twice ``stale_input_s``; on stop
+or crash the actuator writes the safe value. In mode 3 it watches that the Multi follows:
+failing or stopped refreshes and a Multi that fell back to passthrough are reported.
+
+Runtime tunables (localsettings ``/Settings/VenusEms/EssControl/*``, MQTT
+``<prefix>/ess_control/set/<name>``): ``mode``, ``grid_target``, ``target_w``, ``export_cap_w``,
+``import_cap_w``, ``soc_target_pct``, ``inverter_power_w``, ``battery_current_a``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskStatus
+
+from ..control import (
+    ActuationState,
+    ActuatorSettings,
+    EssInputs,
+    EssMethod,
+    EssMode,
+    EssSettings,
+    EssState,
+    GridTargetKind,
+    GridTargetSettings,
+    MultiSample,
+    ReasonCode,
+    SocTargetSettings,
+    modes,
+)
+from ..runtime.actuator import Actuator
+from ..runtime.clock import sleep_or_event
+from ..runtime.config import EssControlConfig
+from ..runtime.outputs import grid_setpoint_actuator, phase_setpoints_actuator
+from ..venus import Subscription
+from .ess_inputs import SYSTEM, InputTracker, ess_guard, phase_count
+from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
+
+if TYPE_CHECKING:
+    from ..runtime.feature import FeatureContext
+
+__all__ = ["EssControl", "PassthroughWatch", "build", "ess_settings", "tunables_for"]
+
+TICK_S = 1.0
+"""Decide at least this often (s) even without a new grid reading (staleness, guards)."""
+_ASKED_W = 200.0  # a phase asked to convert at least this much ...
+_IDLE_W = 60.0  # ... that converts no more than this (idle loss) is not following
+
+
+def tunables_for(config: EssControlConfig) -> list[Tunable]:
+    """The runtime tunables of ``[ess_control]``, defaults from the configuration."""
+    big = 100_000.0
+    return [
+        Tunable("mode", "Mode", config.mode, choices=tuple(m.value for m in EssMode)),
+        Tunable(
+            "grid_target",
+            "GridTarget",
+            config.grid_target,
+            choices=tuple(k.value for k in GridTargetKind),
+        ),
+        Tunable("target_w", "TargetW", config.target_w, -big, big),
+        Tunable("export_cap_w", "ExportCapW", config.export_cap_w, 0.0, big),
+        Tunable("import_cap_w", "ImportCapW", config.import_cap_w, 0.0, big),
+        Tunable("soc_target_pct", "SocTargetPct", config.soc_target_pct, 0.0, 100.0),
+        Tunable("inverter_power_w", "InverterPowerW", config.inverter_power_w, -big, big),
+        Tunable("battery_current_a", "BatteryCurrentA", config.battery_current_a, -1e4, 1e4),
+    ]
+
+
+def ess_settings(
+    config: EssControlConfig, values: Mapping[str, TunableValue], phases: int
+) -> EssSettings:
+    """Core settings from the configuration and the tunables in force (ValueError if invalid)."""
+    kind = GridTargetKind(str(values["grid_target"]))
+    cap: float | None = None
+    if kind is GridTargetKind.EXPORT_CAP:
+        cap = float(values["export_cap_w"])
+    elif kind is GridTargetKind.IMPORT_CAP:
+        cap = float(values["import_cap_w"])
+    soc = float(values["soc_target_pct"])
+    hyst = config.soc_hysteresis_pct
+    if not hyst <= soc <= 100.0 - hyst:
+        raise ValueError(f"soc_target_pct = {soc:g} +/- {hyst:g} % leaves 0..100 %")
+    return EssSettings(
+        mode=EssMode(str(values["mode"])),
+        actuator=ActuatorSettings(
+            method=EssMethod(config.method),
+            phases=phases,
+            dead_time_s=config.dead_time_s,
+            meter_interval_s=1.0,
+            stale_after_s=config.stale_input_s,
+            safe_setpoint_w=config.safe_setpoint_w,
+            soc_hysteresis_pct=hyst,
+            per_phase_balancing=config.per_phase,
+        ),
+        grid_target=GridTargetSettings(
+            kind=kind,
+            target_w=float(values["target_w"]),
+            cap_w=cap,
+            dead_band_w=config.dead_band_w,
+            max_increase_w=config.max_increase_w,
+        ),
+        inverter_power_w=float(values["inverter_power_w"]),
+        battery_current_a=float(values["battery_current_a"]),
+        soc_target=SocTargetSettings(target_pct=soc, hysteresis_pct=hyst),
+        min_mode_interval_s=config.min_mode_switch_s,
+    )
+
+
+@dataclass
+class PassthroughWatch:
+    """Mode 3: does the Multi follow its setpoints? Three readings in a row that do not → no.
+
+    A phase is judged once it has been asked, for at least the effect delay, to convert 200 W
+    or more in one direction (the command may change meanwhile); it is not following when it
+    converts less than 60 W (its idle loss): the Multi fell back to passthrough (setpoints not
+    renewed, or refused). Small setpoints are never judged (the Multi is inaccurate there).
+    """
+
+    count: int = 0
+    last_at: float | None = None
+    active: bool = False
+    asked: tuple[int, ...] = ()
+    asked_since: tuple[float, ...] = ()
+
+    def update(
+        self, multi: MultiSample | None, command: tuple[float, ...] | None, delay_s: float
+    ) -> bool:
+        """Feed the latest Multi reading and the setpoints in force; True while in passthrough."""
+        if (
+            multi is None
+            or multi.ac_in_w is None
+            or multi.ac_out_w is None
+            or command is None
+            or len(command) != len(multi.ac_in_w)
+            or multi.measured_at == self.last_at
+        ):
+            return self.active
+        at = self.last_at = multi.measured_at
+        wanted = [sp - out for sp, out in zip(command, multi.ac_out_w, strict=True)]
+        asked = tuple(0 if abs(c) < _ASKED_W else (1 if c > 0 else -1) for c in wanted)
+        if len(self.asked) != len(asked):
+            self.asked, self.asked_since = (0,) * len(asked), (at,) * len(asked)
+        self.asked_since = tuple(
+            since if a == old else at
+            for a, old, since in zip(asked, self.asked, self.asked_since, strict=True)
+        )
+        self.asked = asked
+        measured = [i - o for i, o in zip(multi.ac_in_w, multi.ac_out_w, strict=True)]
+        judged = [p for p, a in enumerate(asked) if a != 0 and at - self.asked_since[p] >= delay_s]
+        idle = bool(judged) and all(abs(measured[p]) <= _IDLE_W for p in judged)
+        self.count = self.count + 1 if idle else 0
+        self.active = self.count >= 3
+        return self.active
+
+
+class EssControl:
+    """The ESS grid control feature (C1)."""
+
+    name = "ess_control"
+
+    def __init__(self, config: EssControlConfig) -> None:
+        """Check the configuration (ConfigError); nothing runs until :meth:`run`."""
+        self.config = config
+        self.method = EssMethod(config.method)
+        self.phases = 1
+        self.tunables = Tunables(
+            self.name, "EssControl", tunables_for(config), self._validate, self._retune
+        )
+        self.settings = ess_settings(config, self.tunables.values, self.phases)
+        self.state = EssState()
+        self.passthrough = PassthroughWatch()
+        self._wake = anyio.Event()
+        self._notes: dict[str, str] = {}
+        self._reaim = False
+
+    def _validate(self, values: dict[str, TunableValue]) -> EssSettings:
+        return ess_settings(self.config, values, self.phases)
+
+    def _retune(self) -> None:
+        self.settings = ess_settings(self.config, self.tunables.values, self.phases)
+        self._reaim = True
+        self._wake.set()
+
+    # ----------------------------------------------------------------- output
+
+    def actuator(self, ctx: FeatureContext) -> Actuator[Any]:
+        """The actuator of this method's output, created on first use."""
+        cfg = self.config
+        ttl = 2.0 * cfg.stale_input_s
+        if self.method is EssMethod.MODE3:
+            phases = self.phases
+            return ctx.actuators.ensure(
+                "ess.phase_setpoints",
+                lambda: phase_setpoints_actuator(
+                    ctx.monitor,
+                    ctx.clock,
+                    phases=phases,
+                    safe_w=cfg.safe_setpoint_w / phases,
+                    refresh_s=cfg.mode3_refresh_s,
+                    claim_ttl_s=ttl,
+                ),
+            )
+        return ctx.actuators.ensure(
+            "ess.grid_setpoint",
+            lambda: grid_setpoint_actuator(
+                ctx.monitor, ctx.clock, safe_w=cfg.safe_setpoint_w, claim_ttl_s=ttl
+            ),
+        )
+
+    def _note(self, ctx: FeatureContext, key: str, text: str | None) -> None:
+        """Send ``text`` as a message when it appears or changes, and say when it clears."""
+        old = self._notes.get(key)
+        if text == old:
+            return
+        if text is None:
+            del self._notes[key]
+            ctx.message("info", f"resolved: {old}")
+            return
+        self._notes[key] = text
+        ctx.message("warning", text)
+
+    # ----------------------------------------------------------------- one decision
+
+    def step(self, ctx: FeatureContext, act: Actuator[Any], tracker: InputTracker) -> None:
+        """Check the guards, decide on the current readings, claim the output, report."""
+        now = ctx.clock.monotonic()
+        guard = ess_guard(ctx.monitor, self.method)
+        self._note(ctx, "guard", guard.hold)
+        if guard.hold is not None:
+            act.release(self.name)
+            self.state = EssState()
+            self.passthrough = PassthroughWatch()
+            ctx.report("holding off", [guard.hold])
+            return
+        inputs = tracker.inputs(ctx.monitor, self.phases, self.method)
+        if self._reaim:  # a new target from the user: aim at it now, not by trims
+            self._reaim = False
+            blocked = self.state.actuation.soc_blocked
+            self.state = replace(self.state, actuation=ActuationState(soc_blocked=blocked))
+            inputs = replace(inputs, setpoint_w=None)
+        try:
+            decision = modes.decide(inputs, self.state, self.settings, now)
+        except ValueError as err:  # readings that do not fit the site (phase counts...)
+            ctx.report("readings rejected", [*tracker.rejected, str(err)])
+            return
+        self.state = decision.next_state
+        command = self.state.actuation.command_w
+        if command is not None:
+            act.claim(self.name, tuple(command) if self.method is EssMethod.MODE3 else command[0])
+        safe = ReasonCode.SAFE_SETPOINT.value in decision.codes()
+        self._note(ctx, "safe", decision.text if safe else None)
+        reasons = [*tracker.rejected, *(r.text for r in decision.reasons)]
+        if self.method is EssMethod.MODE3:
+            reasons.extend(self._mode3_health(ctx, act, inputs, now))
+        ctx.report(self._describe(command), reasons)
+
+    def _mode3_health(
+        self, ctx: FeatureContext, act: Actuator[Any], inputs: EssInputs, now: float
+    ) -> list[str]:
+        problems: list[str] = []
+        if act.last_error is not None:
+            problems.append(f"mode-3 setpoint writes failing: {act.last_error}")
+        refresh = self.config.mode3_refresh_s
+        if act.last_write_at is not None and now - act.last_write_at > 3 * refresh:
+            problems.append(
+                f"mode-3 setpoints not renewed for {now - act.last_write_at:.0f} s "
+                "(the Multi falls back to passthrough)"
+            )
+        delay = self.settings.actuator.effect_delay_s
+        if self.passthrough.update(inputs.multi, self.state.actuation.command_w, delay):
+            problems.append("Multi not following its mode-3 setpoints: fell back to passthrough")
+        self._note(ctx, "mode3", "; ".join(problems) or None)
+        return problems
+
+    def _describe(self, command: tuple[float, ...] | None) -> str:
+        if command is None:
+            return "waiting for readings"
+        if self.method is EssMethod.MODE3:
+            return "AC-in setpoints " + "/".join(f"{w:+.0f}" for w in command) + " W"
+        return f"grid setpoint {command[0]:+.0f} W"
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def _follow(self, sub: Subscription, tracker: InputTracker) -> None:
+        async for changes in sub:
+            if tracker.update(changes):
+                self._wake.set()
+
+    async def run(self, ctx: FeatureContext, *, task_status: TaskStatus[None]) -> None:
+        """Decide on every grid reading until cancelled; the actuator owns the safe state."""
+        mon = ctx.monitor
+        await mon.wait_for_service(SYSTEM, timeout=30.0)
+        self.phases = phase_count(mon)
+        self.state = EssState()
+        self.passthrough = PassthroughWatch()
+        self._notes.clear()
+        tracker = InputTracker(ctx.clock)
+        tracker.start()
+        sub = mon.subscribe()
+        try:
+            async with anyio.create_task_group() as tg:
+                await self.tunables.start(ctx, tg)
+                self.settings = ess_settings(self.config, self.tunables.values, self.phases)
+                act = self.actuator(ctx)
+                tg.start_soon(self._follow, sub, tracker)
+                task_status.started()
+                while True:
+                    self._wake = anyio.Event()
+                    self.step(ctx, act, tracker)
+                    await sleep_or_event(ctx.clock, TICK_S, self._wake)
+        finally:
+            mon.unsubscribe(sub)
+            await shielded_stop(self.tunables)
+
+
+def build(config: EssControlConfig) -> EssControl:
+    """Registry factory for ``[ess_control]`` (ConfigError for values the core refuses)."""
+    return EssControl(config)

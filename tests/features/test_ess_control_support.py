@@ -1,0 +1,104 @@
+"""Shared helpers for the ESS feature tests: a simulated GX and the daemon on one stepped clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from venus_ems.runtime.app import run_daemon
+from venus_ems.runtime.clock import SteppedClock
+from venus_ems.runtime.config import Config, parse_config
+from venus_ems.sim.venus.gx import SimulatedGx
+from venus_ems.venus import Monitor, open_monitor
+
+STATUS = "com.victronenergy.venusems"
+SETTINGS = "com.victronenergy.settings"
+HUB4 = "com.victronenergy.hub4"
+VEBUS = "com.victronenergy.vebus.ttyS4"
+SYSTEM = "com.victronenergy.system"
+
+
+def daemon_config(extra: str = "") -> Config:
+    config, _ = parse_config(
+        "schema_version = 1\n[general]\nlog_console = false\nrestart_backoff_initial_s = 1.0\n"
+        "restart_backoff_max_s = 2.0\n" + extra
+    )
+    return config
+
+
+@dataclass
+class Site:
+    """A running simulated GX, the daemon with our features, a monitor to look at both."""
+
+    gx: SimulatedGx
+    clock: SteppedClock
+    mon: Monitor
+    grid_log: list[tuple[float, float]] = field(default_factory=list)
+
+    async def run(self, seconds: float, real_s: float = 0.02) -> None:
+        """Advance simulated time second by second, giving the bus time to deliver."""
+        for _ in range(round(seconds)):
+            await self.clock.advance(1.0)
+            await anyio.sleep(real_s)
+            self.grid_log.append((self.gx.site.time, sum(self.gx.site.grid_w)))
+
+    async def until(self, predicate: Callable[[], bool], seconds: float = 60.0) -> float:
+        """Run until ``predicate()``; returns the simulated seconds it took (AssertionError)."""
+        for i in range(round(seconds)):
+            if predicate():
+                return float(i)
+            await self.run(1)
+        assert predicate(), f"not within {seconds} s"
+        return seconds
+
+    def status(self, path: str) -> Any:
+        return self.mon.get(STATUS, path)
+
+    def grid_since(self, t: float) -> list[float]:
+        return [w for at, w in self.grid_log if at >= t]
+
+
+@asynccontextmanager
+async def running(
+    bus_address: str,
+    features: list[tuple[str, Any]],
+    *,
+    scenario: str = "summer-sunny",
+    start_s: float = 12 * 3600,
+    settings: dict[str, Any] | None = None,
+    config: Config | None = None,
+    external_meter: bool = False,
+) -> AsyncIterator[Site]:
+    clock = SteppedClock()
+    gx = SimulatedGx(
+        scenario,
+        address=bus_address,
+        clock=clock,
+        start_s=start_s,
+        settings=settings,
+        external_meter=external_meter,
+    )
+    async with anyio.create_task_group() as tg:
+        await tg.start(gx.run)
+        async with open_monitor(bus_address) as mon:
+            site = Site(gx, clock, mon)
+            async with anyio.create_task_group() as daemon:
+                await daemon.start(
+                    lambda task_status: run_daemon(
+                        config or daemon_config(),
+                        bus_address=bus_address,
+                        clock=clock,
+                        features=features,
+                        task_status=task_status,
+                    )
+                )
+                await site.run(1)
+                try:
+                    yield site
+                finally:
+                    daemon.cancel_scope.cancel()
+        tg.cancel_scope.cancel()
