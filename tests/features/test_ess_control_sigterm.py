@@ -1,0 +1,96 @@
+"""SIGTERM on ``venus-ems run`` while it drives the simulated GX: the setpoint goes to its safe
+value before the process exits 0. The GX runs here on real time; the daemon is a subprocess."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from venus_ems.runtime.clock import RealClock
+from venus_ems.sim.venus.gx import SimulatedGx
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).parents[2]
+SAFE = 150.0
+
+
+def write_config(tmp_path: Path, ess: str) -> Path:
+    path = tmp_path / "venus-ems.toml"
+    path.write_text(
+        "schema_version = 1\n"
+        f"[general]\nlog_console = true\nlog_level = 'INFO'\nstate_dir = '{tmp_path / 'state'}'\n"
+        f"[ess_control]\nenabled = true\nsafe_setpoint_w = {SAFE}\n{ess}"
+    )
+    return path
+
+
+async def read_all(stream) -> str:
+    """What the daemon logged (for the failure message)."""
+    chunks = []
+    try:
+        while stream is not None:
+            chunks.append(await stream.receive())
+    except anyio.EndOfStream:
+        pass
+    return b"".join(chunks).decode(errors="replace")
+
+
+async def drive_and_stop(bus_address: str, tmp_path: Path, ess: str, settings, driving, safe):
+    gx = SimulatedGx(
+        "ev-charging",
+        address=bus_address,
+        clock=RealClock(),
+        start_s=10.5 * 3600,
+        settings=settings,
+    )
+    config = write_config(tmp_path, ess)
+    async with anyio.create_task_group() as tg:
+        await tg.start(gx.run)
+        cmd = [sys.executable, "-m", "venus_ems.cli", "run", "--config", str(config)]
+        async with await anyio.open_process([*cmd, "--bus", bus_address], cwd=ROOT) as proc:
+            deadline = time.monotonic() + 20.0
+            while not driving(gx) and time.monotonic() < deadline:
+                await anyio.sleep(0.1)
+            assert driving(gx), "the daemon never drove the setpoint"
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(10):
+                code = await proc.wait()
+            stderr = await read_all(proc.stderr)
+        assert code == 0, stderr
+        assert safe(gx), stderr
+        tg.cancel_scope.cancel()
+
+
+async def test_sigterm_puts_the_hub4_override_back_to_its_safe_value(bus_address, tmp_path):
+    def driving(gx) -> bool:
+        setpoint = gx.site.ess.overrides.setpoint_w
+        return setpoint is not None and setpoint != SAFE
+
+    await drive_and_stop(
+        bus_address,
+        tmp_path,
+        "",
+        None,
+        driving,
+        lambda gx: gx.site.ess.overrides.setpoint_w == SAFE,
+    )
+
+
+async def test_sigterm_puts_the_mode3_setpoints_back_to_their_safe_value(bus_address, tmp_path):
+    def driving(gx) -> bool:
+        vebus = gx.site.ess.vebus
+        return all(at > 0 for at in vebus.written_at) and vebus.setpoints_w != [SAFE / 3] * 3
+
+    await drive_and_stop(
+        bus_address,
+        tmp_path,
+        'method = "mode3"\nallow_mode3 = true\n',
+        {"/Settings/CGwacs/Hub4Mode": 3},
+        driving,
+        lambda gx: gx.site.ess.vebus.setpoints_w == [SAFE / 3] * 3,
+    )
