@@ -1,0 +1,248 @@
+"""ESS controllers for the harness: our core, the naive baseline, the oracle bound, the limiter.
+
+All of them act through the same delay line (``dead_time_s`` between a command and its effect)
+on the same site. Our core and the baseline see what a GX shows: the grid meter's view (1 Hz,
+noise, quantisation), battery and Multi readings. The oracle sees the true load every step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from control_harness import Delayed
+from venus_ems.control import (
+    BatterySample,
+    Command,
+    EssInputs,
+    EssMethod,
+    EssSettings,
+    EssState,
+    GridSample,
+    LimiterSettings,
+    LimiterState,
+    MultiSample,
+    SetGridSetpoint,
+    SetOutputLimit,
+    SetPhaseSetpoints,
+    baseline,
+    modes,
+    output_limiter,
+)
+from venus_ems.sim.physics import Site
+
+HUB4_MODE = "/Settings/CGwacs/Hub4Mode"
+
+
+def site_inputs(site: Site, t: float) -> EssInputs:
+    """What the GX shows at ``t``: the meter view, battery/BMS and Multi readings."""
+    reading = site.meter.reading()
+    grid = None if reading is None else GridSample(tuple(reading), site.meter.sample_time)
+    bat = site.battery
+    battery = BatterySample(
+        measured_at=t,
+        soc_pct=min(max(bat.soc, 0.0), 100.0),
+        voltage_v=bat.voltage_v,
+        power_w=bat.power_w,
+        ccl_a=bat.ccl_a,
+        dcl_a=bat.dcl_a,
+        allow_charge=bat.allow_charge,
+        allow_discharge=bat.allow_discharge,
+        active_soc_limit_pct=site.ess.active_soc_limit(),
+    )
+    multi = MultiSample(t, tuple(site.acin_w), tuple(site.acout_w))
+    feed = site.ess.settings.max_feed_in_power_w
+    return EssInputs(grid, battery, multi, feed if feed >= 0 else None)
+
+
+@dataclass
+class FloorLatch:
+    """The ESS SoC floor: blocks at or below it, frees ``hysteresis_pct`` above it."""
+
+    hysteresis_pct: float = 2.0
+    blocked: bool = False
+
+    def update(self, site: Site) -> bool:
+        """True while discharging is blocked by the floor."""
+        soc, floor = site.battery.soc, site.ess.active_soc_limit()
+        self.blocked = soc < floor + self.hysteresis_pct if self.blocked else soc <= floor
+        return self.blocked
+
+
+def conversion_window(site: Site, floor_blocked: bool) -> tuple[float, float]:
+    """Range of the Multi's total conversion (W, AC side, + = charging) the site allows now.
+
+    Inverting: the inverter rating, DCL (0 while the SoC floor blocks) plus DC PV that could
+    feed the inverter. Charging: the charger rating and what CCL leaves after DC PV (DVCC
+    gives the solar chargers priority, the Multi charges with the rest).
+    """
+    p = site.params.multi
+    n, eta = p.phases, p.efficiency
+    bat = site.battery
+    dis_dc = 0.0 if floor_blocked else bat.discharge_limit_w()
+    pv_dc = site.solar.potential_out_w(bat.voltage_v) if site.solar is not None else 0.0
+    micro_dc = sum(m.dc_power_w for m in site.micros.values())
+    lo = -min(n * p.inverter_power_w, max(0.0, dis_dc + pv_dc - micro_dc) * eta)
+    hi = min(n * p.charger_power_w, max(0.0, bat.charge_limit_w() + micro_dc - pv_dc) / eta)
+    return lo, hi
+
+
+def _write_command(cmd: Command, delay_s: float) -> Delayed:
+    if isinstance(cmd, SetGridSetpoint):
+        w = cmd.total_w
+        return Delayed(delay_s, lambda s: s.set_hub4_setpoint_override(w))
+    if isinstance(cmd, SetPhaseSetpoints):
+        phases = cmd.phases_w
+        return Delayed(delay_s, lambda s: _set_phases(s, phases))
+    if isinstance(cmd, SetOutputLimit):
+        value = cmd.as_max_discharge_power().dbus_value
+        return Delayed(delay_s, lambda s: s.set_hub4_max_discharge_override(value))
+    raise TypeError(f"unexpected command {cmd!r}")
+
+
+def _set_phases(site: Site, phases: Sequence[float]) -> None:
+    for i, w in enumerate(phases, start=1):
+        site.set_vebus_setpoint(i, w)
+
+
+@dataclass
+class _Sender:
+    """Counts commands and refreshes mode-3 setpoints (the actuator's job) every ``refresh_s``."""
+
+    dead_time_s: float
+    mode3: bool
+    refresh_s: float = 5.0
+    commands: int = 0
+    refreshes: int = 0
+    history: list[tuple[float, float]] = field(default_factory=list)
+    _last: Command | None = None
+    _last_at: float = -1e18
+
+    def send(self, cmds: Sequence[Command], t: float) -> list[Delayed]:
+        out = [_write_command(c, self.dead_time_s) for c in cmds]
+        if cmds:
+            self.commands += len(cmds)
+            self._last, self._last_at = cmds[-1], t
+            total = getattr(cmds[-1], "total_w", None)
+            if isinstance(total, float):
+                self.history.append((t, total))
+        elif self.mode3 and self._last is not None and t - self._last_at >= self.refresh_s:
+            self.refreshes += 1
+            self._last_at = t
+            out.append(_write_command(self._last, self.dead_time_s))
+        return out
+
+
+class CoreController:
+    """Our ESS core (``control.modes``) as the feature runs it, on the GX's readings."""
+
+    every_step = False
+
+    def __init__(self, name: str, settings: EssSettings, dead_time_s: float) -> None:
+        self.name = name
+        self.settings = settings
+        self.state = EssState()
+        mode3 = settings.actuator.method is EssMethod.MODE3
+        self.sender = _Sender(dead_time_s, mode3)
+
+    def setup(self, site: Site) -> None:
+        site.set_ess_setting(HUB4_MODE, 3 if self.sender.mode3 else 1)
+
+    def __call__(self, site: Site, t: float) -> list[Delayed]:
+        d = modes.decide(site_inputs(site, t), self.state, self.settings, t)
+        self.state = d.next_state
+        return self.sender.send(d.commands, t)
+
+
+class BaselineController:
+    """The naive baseline: a fixed-period P step on the latest reading, whatever its age."""
+
+    every_step = False
+
+    def __init__(self, name: str, settings: baseline.BaselineSettings, dead_time_s: float) -> None:
+        self.name = name
+        self.settings = settings
+        self.state = baseline.BaselineState()
+        self.sender = _Sender(dead_time_s, settings.method is EssMethod.MODE3)
+
+    def setup(self, site: Site) -> None:
+        site.set_ess_setting(HUB4_MODE, 3 if self.sender.mode3 else 1)
+
+    def __call__(self, site: Site, t: float) -> list[Delayed]:
+        d = baseline.decide(site_inputs(site, t), self.state, self.settings, t)
+        self.state = d.next_state
+        return self.sender.send(d.commands, t)
+
+
+class OracleController:
+    """Knows the load exactly, every step; same Multi, limits and dead time (mode 3).
+
+    It needs no feedback: the per-phase AC-input setpoints that put the grid at ``aim_w`` for
+    the present load, with the total conversion clamped to what the battery and the Multi
+    allow (:func:`conversion_window`, SoC floor included). What is left is the dead time and
+    the Multi's own lag.
+    """
+
+    every_step = True
+
+    def __init__(self, name: str, aim_w: float, dead_time_s: float) -> None:
+        self.name = name
+        self.aim_w = aim_w
+        self.sender = _Sender(dead_time_s, mode3=True)
+        self.floor = FloorLatch()
+        self._sent: tuple[float, ...] | None = None
+
+    def setup(self, site: Site) -> None:
+        site.set_ess_setting(HUB4_MODE, 3)
+
+    def __call__(self, site: Site, t: float) -> list[Delayed]:
+        n = site.phases
+        idle = site.multi.idle_w()
+        acin_side = [site.load_in_w[i] - site.pv_in_w[i] - site.micro_in_w[i] for i in range(n)]
+        if_idle = sum(site.acout_w) + n * idle + sum(acin_side)
+        lo, hi = conversion_window(site, self.floor.update(site))
+        conv = min(max(self.aim_w - if_idle, lo), hi)
+        setpoints = tuple(round(conv / n + site.acout_w[i] + idle, 1) for i in range(n))
+        if (
+            self._sent is not None
+            and max(abs(a - b) for a, b in zip(setpoints, self._sent, strict=True)) < 1.0
+        ):
+            return self.sender.send((), t)
+        self._sent = setpoints
+        return self.sender.send((SetPhaseSetpoints.of(setpoints),), t)
+
+
+class LimiterController:
+    """The output-limiter core on the Multi's inverter output, applied as MaxDischargePower.
+
+    As the feature does, the cap (on the AC output) is scaled by the DC/AC ratio measured now.
+    """
+
+    every_step = False
+
+    def __init__(self, name: str, settings: LimiterSettings, dead_time_s: float) -> None:
+        self.name = name
+        self.settings = settings
+        self.state = LimiterState()
+        self.sender = _Sender(dead_time_s, mode3=False)
+
+    def setup(self, site: Site) -> None:
+        """Nothing to set: the limiter rides on whatever ESS mode 1/2 loop runs."""
+
+    def __call__(self, site: Site, t: float) -> list[Delayed]:
+        out = inverter_output_w(site)
+        d = output_limiter.decide(MultiSample(t, None, out), self.state, self.settings, t)
+        self.state = d.next_state
+        eta = site.params.multi.efficiency
+        dc = -sum(c / eta for c in site.multi.conv_w if c < 0)
+        ratio = min(max(dc / sum(out), 1.0), 1.3) if sum(out) >= 500.0 else 1.0
+        cmds = [
+            SetOutputLimit(c.total_w * ratio) if isinstance(c, SetOutputLimit) and c.total_w else c
+            for c in d.commands
+        ]
+        return self.sender.send(cmds, t)
+
+
+def inverter_output_w(site: Site) -> tuple[float, ...]:
+    """What the Multi inverts per phase (W, + = DC to AC): AC-out minus AC-in."""
+    return tuple(o - i for o, i in zip(site.acout_w, site.acin_w, strict=True))
