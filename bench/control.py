@@ -31,22 +31,20 @@ from control_ess import (
 )
 from control_harness import Combined, Run, drive, run
 from control_kpis import GridKpis, LimiterKpis
-from venus_ems.control import (
-    ActuatorSettings,
-    EssMethod,
-    EssSettings,
-    GridTargetSettings,
-    LimiterSettings,
-)
+from venus_ems.control import EssMethod, EssSettings, LimiterSettings
 from venus_ems.control.baseline import BaselineSettings
 from venus_ems.control.grid_target import target_band
+from venus_ems.features.ess_control import ess_settings, tunables_for
+from venus_ems.features.output_limiter import DEAD_TIME_S as LIMITER_DEAD_TIME_S
+from venus_ems.runtime.config import EssControlConfig
 from venus_ems.sim.physics import Site
 from venus_ems.sim.scenarios import get_scenario, list_scenarios
 
 DAY = 86400.0
-TARGET = GridTargetSettings()  # zero export, target 0 W, dead band 25 W, max increase 1000 W
-AIM = target_band(TARGET, None).aim_w
-CORE_DEAD_TIME_S = 2.0  # what the feature is configured with (config default)
+FEATURE = EssControlConfig(enabled=True)  # [ess_control] defaults: zero export, dead time 2 s
+AIM = target_band(
+    ess_settings(FEATURE, {t.name: t.default for t in tunables_for(FEATURE)}, 1).grid_target, None
+).aim_w
 BASELINE_PERIOD_S = 2.0  # seed A's minimal loop; seed B runs every 4 s
 
 
@@ -67,17 +65,9 @@ class Job:
 
 
 def core_settings(method: EssMethod, phases: int) -> EssSettings:
-    act = ActuatorSettings(
-        method=method,
-        phases=phases,
-        inverter_max_w=4000.0,
-        charger_max_w=3600.0,
-        efficiency=0.94,
-        dead_time_s=CORE_DEAD_TIME_S,
-        stale_after_s=5.0,
-        per_phase_balancing=False,
-    )
-    return EssSettings(actuator=act, grid_target=TARGET)
+    """Exactly what the ess_control feature runs with its default configuration."""
+    config = FEATURE.model_copy(update={"method": method.value, "allow_mode3": True})
+    return ess_settings(config, {t.name: t.default for t in tunables_for(config)}, phases)
 
 
 def make_controller(
@@ -245,7 +235,7 @@ def limiter_section(quick: bool, dead_time_s: float) -> list[str]:
         limit_w=limit,
         phases=get_scenario("ev-charging").site.multi.phases,
         max_step_w=500.0,
-        dead_time_s=3.0,
+        dead_time_s=LIMITER_DEAD_TIME_S,
         meter_interval_s=1.0,
         release_after_s=30.0,
     )

@@ -5,7 +5,8 @@
   at that instant (DCL, SoC floor, inverter rating, DC PV all allowed for);
 * mean |grid - aim| and seconds outside ±``band_w``: over the seconds where the aim was
   reachable (the same limits, both directions), so a full or empty battery does not count;
-* limits Wh: energy the Multi discharged below the ESS SoC floor, plus what it charged beyond
+* limits Wh: energy the Multi discharged below the ESS SoC floor (beyond its ±150 W
+  low-power inaccuracy), plus what it charged beyond
   the share DVCC leaves it after the solar chargers (the simulator lets the Multi charge first);
 * settle time: after each disturbance (the load net of PV moves by ``step_w`` or more within
   one second), the seconds until |grid - aim| stays within ``settle_band_w`` for ``hold_s``; a new
@@ -20,6 +21,7 @@ from control_ess import FloorLatch, conversion_window, inverter_output_w
 from venus_ems.sim.physics import Site
 
 _H = 3600.0
+_MULTI_NOISE_W = 150.0  # the simulated Multi's low-power error near a 0 W target: not a choice
 
 
 @dataclass
@@ -75,7 +77,9 @@ class GridKpis:
         eta = site.params.multi.efficiency
         multi_dc = sum(c * eta if c >= 0 else c / eta for c in site.multi.conv_w)
         if bat.soc < site.ess.active_soc_limit() and multi_dc < 0 and bat.power_w < 0:
-            self.below_floor_wh += min(-multi_dc, -bat.power_w) * dt / _H
+            beyond_noise = min(-multi_dc, -bat.power_w) - _MULTI_NOISE_W
+            if beyond_noise > 0:
+                self.below_floor_wh += beyond_noise * dt / _H
         pv = site.solar.potential_out_w(bat.voltage_v) if site.solar is not None else 0.0
         micro = sum(m.dc_power_w for m in site.micros.values())
         share = max(0.0, bat.charge_limit_w() + micro - pv)

@@ -9,14 +9,15 @@ leaves out the power passed through from AC-in, which no ESS control can reduce 
 The pure core :func:`venus_ems.control.output_limiter.decide` engages at the limit, steps the
 cap by at most ``max_step_w`` per effect delay (gradual, so the Multi never swings hard) and
 releases after ``release_hysteresis_s`` well below it. The cap is applied (docs/decisions.md
-D8) through:
+D10) through:
 
 * ``method = "max_discharge_power"`` (default): hub4 ``/Overrides/MaxDischargePower`` — not
   persisted, hub4control honours it between our decisions, -1 = no limit. Only on a GX without
   that override does it fall back to the persisted ``/Settings/CGwacs/MaxDischargePower``, written
   on change and at most once a minute, and the user's value is put back on stop;
 * ``method = "setpoint"``: the grid setpoint actuator (hub4 ``/Overrides/Setpoint``) claimed with
-  a priority above ESS grid control, raised by what the output exceeds the cap.
+  a priority above ESS grid control at ``max(what the others would hold, net AC load - cap)``,
+  recomputed every second: it only ever adds import.
 
 Both act through hub4control, so the limiter holds off in ESS mode 3 (external control) and
 while Dynamic ESS runs. Safe state: no limit. Runtime tunables:
