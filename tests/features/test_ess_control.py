@@ -48,6 +48,16 @@ async def test_a_fixed_export_target_is_held(bus_address):
         assert -480 < statistics.mean(late) < -320
 
 
+async def test_export_at_most_n_watts(bus_address):
+    f = feature(grid_target="export_cap", export_cap_w=300.0, target_w=-300.0)
+    async with running(bus_address, [("ess_control", f)], **EV_DAY) as site:
+        await site.run(30)
+        late = site.grid_since(site.gx.site.time - 20)
+        assert -300 < statistics.mean(late) < -200  # aim -275 W: the band stays inside the cap
+        assert min(late) > -340
+        assert "export cap 300 W" in site.status("/Features/ess_control/Reasons")
+
+
 async def test_mode3_setpoints_are_refreshed_and_hold_the_target(bus_address):
     f = feature(method="mode3", allow_mode3=True, mode3_refresh_s=5.0)
     settings = {"/Settings/CGwacs/Hub4Mode": 3}

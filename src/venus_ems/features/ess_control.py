@@ -51,7 +51,7 @@ from ..runtime.clock import sleep_or_event
 from ..runtime.config import EssControlConfig
 from ..runtime.outputs import grid_setpoint_actuator, phase_setpoints_actuator
 from ..venus import Subscription
-from .ess_inputs import SYSTEM, InputTracker, ess_guard, phase_count
+from .ess_inputs import SYSTEM, VEBUS, InputTracker, ess_guard, phase_count
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 
 if TYPE_CHECKING:
@@ -309,6 +309,7 @@ class EssControl:
         """Decide on every grid reading until cancelled; the actuator owns the safe state."""
         mon = ctx.monitor
         await mon.wait_for_service(SYSTEM, timeout=30.0)
+        await mon.wait_for_service(VEBUS, timeout=30.0)  # the Multi tells the phase count
         self.phases = phase_count(mon)
         self.state = EssState()
         self.passthrough = PassthroughWatch()
