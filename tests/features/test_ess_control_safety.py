@@ -39,7 +39,8 @@ async def test_lost_meter_goes_to_the_safe_setpoint_and_back(bus_address):
         assert "safe setpoint 150 W" in site.status("/Features/ess_control/Message")
         site.gx.site.set_meter_connected(True)
         await site.until(lambda: controlling(ess.overrides.setpoint_w), 10)
-        assert "resolved: no grid reading" in site.status("/Features/ess_control/Message")
+        message = site.status("/Features/ess_control/Message")
+        assert "resolved: inputs missing or stale (no grid reading)" in message
 
 
 async def test_frozen_meter_goes_to_the_safe_setpoint_after_stale_input_s(bus_address):

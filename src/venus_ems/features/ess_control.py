@@ -42,6 +42,7 @@ from ..control import (
     GridTargetKind,
     GridTargetSettings,
     MultiSample,
+    Reason,
     ReasonCode,
     SocTargetSettings,
     modes,
@@ -63,6 +64,7 @@ TICK_S = 1.0
 """Decide at least this often (s) even without a new grid reading (staleness, guards)."""
 _ASKED_W = 200.0  # a phase asked to convert at least this much ...
 _IDLE_W = 60.0  # ... that converts no more than this (idle loss) is not following
+_GONE = (ReasonCode.MISSING, ReasonCode.STALE)
 
 
 def tunables_for(config: EssControlConfig) -> list[Tunable]:
@@ -266,29 +268,41 @@ class EssControl:
         command = self.state.actuation.command_w
         if command is not None:
             act.claim(self.name, tuple(command) if self.method is EssMethod.MODE3 else command[0])
-        safe = ReasonCode.SAFE_SETPOINT.value in decision.codes()
-        self._note(ctx, "safe", decision.text if safe else None)
+        self._note(ctx, "safe", self._safe_note(decision.reasons))
         reasons = [*tracker.rejected, *(r.text for r in decision.reasons)]
         if self.method is EssMethod.MODE3:
             reasons.extend(self._mode3_health(ctx, act, inputs, now))
         ctx.report(self._describe(command), reasons)
 
+    def _safe_note(self, reasons: tuple[Reason, ...]) -> str | None:
+        """A stable message while the core holds the safe setpoint (ages left out), or None."""
+        if not any(r.code is ReasonCode.SAFE_SETPOINT for r in reasons):
+            return None
+        gone = (r.text.split(" (")[0] for r in reasons if r.code in _GONE)
+        return f"inputs missing or stale ({', '.join(sorted(set(gone)))}): " + next(
+            r.text for r in reasons if r.code is ReasonCode.SAFE_SETPOINT
+        )
+
     def _mode3_health(
         self, ctx: FeatureContext, act: Actuator[Any], inputs: EssInputs, now: float
     ) -> list[str]:
         problems: list[str] = []
+        notes: list[str] = []  # the same without numbers that change every second
         if act.last_error is not None:
             problems.append(f"mode-3 setpoint writes failing: {act.last_error}")
+            notes.append(problems[-1])
         refresh = self.config.mode3_refresh_s
         if act.last_write_at is not None and now - act.last_write_at > 3 * refresh:
             problems.append(
                 f"mode-3 setpoints not renewed for {now - act.last_write_at:.0f} s "
                 "(the Multi falls back to passthrough)"
             )
+            notes.append("mode-3 setpoints not renewed")
         delay = self.settings.actuator.effect_delay_s
         if self.passthrough.update(inputs.multi, self.state.actuation.command_w, delay):
             problems.append("Multi not following its mode-3 setpoints: fell back to passthrough")
-        self._note(ctx, "mode3", "; ".join(problems) or None)
+            notes.append(problems[-1])
+        self._note(ctx, "mode3", "; ".join(notes) or None)
         return problems
 
     def _describe(self, command: tuple[float, ...] | None) -> str:
