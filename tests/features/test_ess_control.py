@@ -37,7 +37,7 @@ async def test_zero_export_through_the_hub4_override(bus_address):
         # nothing persisted was touched: the ESS settings are the GX's own
         assert ess.settings.ac_power_setpoint_w == 50.0
         assert ess.settings.hub4_mode == 1
-    assert ess.overrides.setpoint_w == 0.0  # stopped: safe_setpoint_w
+    assert ess.overrides.setpoint_w is None  # stopped: override released, ESS uses its setting
 
 
 async def test_a_fixed_export_target_is_held(bus_address):

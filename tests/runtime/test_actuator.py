@@ -244,3 +244,19 @@ async def test_grid_setpoint_and_phase_setpoints_on_dbus(bus_address):
         assert [vebus[f"/Hub4/L{n}/AcPowerSetpoint"] for n in (1, 2, 3)] == [0.0, 0.0, 0.0]
     with pytest.raises(ValueError, match="10 s"):
         phase_setpoints_actuator(mon, clock, phases=3, refresh_s=30)
+
+
+async def test_abandon_leaves_the_output_to_its_new_owner(clock):
+    """Dynamic ESS took over: no safe write now, none at shutdown either."""
+    out = Recording(clock)
+    act = Actuator("t", out, safe_value=None, clock=clock)
+    async with anyio.create_task_group() as tg:
+        await tg.start(act.run)
+        act.claim("ess", -300.0)
+        await settle()
+        act.abandon("ess")
+        await settle()
+        assert act.value is None
+        assert act.owner is None
+        tg.cancel_scope.cancel()
+    assert [v for _, v in out.writes] == [-300.0]

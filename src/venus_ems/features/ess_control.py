@@ -109,7 +109,9 @@ def ess_settings(
             dead_time_s=config.dead_time_s,
             meter_interval_s=1.0,
             stale_after_s=config.stale_input_s,
-            safe_setpoint_w=config.safe_setpoint_w,
+            # None in the config means "release the output"; the core still needs a value to
+            # say when it would go safe (the feature then releases instead of claiming it)
+            safe_setpoint_w=0.0 if config.safe_setpoint_w is None else config.safe_setpoint_w,
             soc_hysteresis_pct=hyst,
             per_phase_balancing=config.per_phase,
         ),
@@ -216,7 +218,7 @@ class EssControl:
                     ctx.monitor,
                     ctx.clock,
                     phases=phases,
-                    safe_w=cfg.safe_setpoint_w / phases,
+                    safe_w=(cfg.safe_setpoint_w or 0.0) / phases,
                     refresh_s=cfg.mode3_refresh_s,
                     claim_ttl_s=ttl,
                 ),
@@ -248,7 +250,10 @@ class EssControl:
         guard = ess_guard(ctx.monitor, self.method)
         self._note(ctx, "guard", guard.hold)
         if guard.hold is not None:
-            act.release(self.name)
+            if guard.dess_mode:  # Dynamic ESS owns the overrides: step aside, write nothing
+                act.abandon(self.name)
+            else:
+                act.release(self.name)
             self.state = EssState()
             self.passthrough = PassthroughWatch()
             ctx.report("holding off", [guard.hold])
@@ -266,7 +271,10 @@ class EssControl:
             return
         self.state = decision.next_state
         command = self.state.actuation.command_w
-        if command is not None:
+        safe = any(r.code is ReasonCode.SAFE_SETPOINT for r in decision.reasons)
+        if safe and self.config.safe_setpoint_w is None:
+            act.release(self.name)  # no safe setpoint configured: give the output back to ESS
+        elif command is not None:
             act.claim(self.name, tuple(command) if self.method is EssMethod.MODE3 else command[0])
         self._note(ctx, "safe", self._safe_note(decision.reasons))
         reasons = [*tracker.rejected, *(r.text for r in decision.reasons)]

@@ -110,6 +110,23 @@ class Actuator(Generic[T]):
         if self._claims.pop(feature, None) is not None:
             self._changed()
 
+    def abandon(self, feature: str) -> None:
+        """Drop a claim because someone else owns the output now (e.g. Dynamic ESS): no safe write.
+
+        With no claim left the actuator forgets what it wrote, so neither now nor on shutdown
+        does it write its safe value over the other owner's.
+        """
+        self._claims.pop(feature, None)
+        if not self._claims:
+            self.written = _UNSET
+            self.last_error = None
+        self._changed()
+
+    @property
+    def value(self) -> T | None:
+        """What this actuator last wrote (None when it wrote nothing or gave the output away)."""
+        return None if self.written is _UNSET else self.written
+
     @property
     def owner(self) -> str | None:
         """The feature whose claim wins now, or None."""

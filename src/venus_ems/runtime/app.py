@@ -82,3 +82,4 @@ async def run_daemon(
                 await tg.start(mqtt.run)
             _LOG.info("venus-ems running: %d features", len(chosen))
             task_status.started()
+            await anyio.sleep_forever()  # even with every feature stopped, stay and report it

@@ -122,7 +122,7 @@ class StatusPublisher(NullSink):
     def output_changed(self, actuator: Actuator[Any]) -> None:
         """Publish who holds an output, its value and its last error."""
         base = self._add_output(actuator.name)
-        written = actuator.written if actuator.writes else None
+        written = actuator.value
         value = list(written) if isinstance(written, tuple) else written
         self.service.update(
             {

@@ -32,7 +32,7 @@ class EssControlConfig(StrictModel):
     method: Literal["hub4_override", "mode3"] = "hub4_override"
     allow_mode3: bool = False
     mode3_refresh_s: float = Field(default=5.0, ge=0.5, le=10.0)
-    safe_setpoint_w: float = Field(default=0.0, ge=-_MAX_W, le=_MAX_W)
+    safe_setpoint_w: float | None = Field(default=None, ge=-_MAX_W, le=_MAX_W)
     stale_input_s: float = Field(default=5.0, ge=0.5, le=300.0)
     dead_time_s: float = Field(default=2.0, ge=0.0, le=60.0)
     per_phase: bool = False
