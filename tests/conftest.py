@@ -6,10 +6,18 @@ import os
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from broker import Broker
 from venus_ems.runtime.config import MqttConfig
 from venus_ems.venus.daemon import PrivateBus
+
+
+# CI runs the property tests derandomized (the same examples every run, so a landing never
+# depends on luck); locally they explore new examples each run.
+settings.register_profile("ci", derandomize=True)
+if os.environ.get("VENUS_EMS_CI"):
+    settings.load_profile("ci")
 
 
 @pytest.fixture

@@ -182,7 +182,8 @@ def _check_battery(
     inverting more to hold a battery at CCL would only send their power to the grid.
     """
     delta = u - fb
-    if pb is not None and chg is not None and anchor <= u <= zero_conv + TOL:
+    # inverting less, from where the Multi is (or the command in force) up to converting nothing
+    if pb is not None and chg is not None and min(anchor, fb) - TOL <= u <= zero_conv + TOL:
         return
     if relaxed:
         if u < anchor - TOL:
