@@ -12,7 +12,6 @@ from broker import Broker
 from venus_ems.runtime.config import MqttConfig
 from venus_ems.venus.daemon import PrivateBus
 
-
 # CI runs the property tests derandomized (the same examples every run, so a landing never
 # depends on luck); locally they explore new examples each run.
 settings.register_profile("ci", derandomize=True)
