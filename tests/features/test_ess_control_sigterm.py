@@ -19,12 +19,12 @@ ROOT = Path(__file__).parents[2]
 SAFE = 150.0
 
 
-def write_config(tmp_path: Path, ess: str) -> Path:
+def write_config(tmp_path: Path, ess: str, *, safe: bool = True) -> Path:
     path = tmp_path / "venus-ems.toml"
     path.write_text(
         "schema_version = 1\n"
         f"[general]\nlog_console = true\nlog_level = 'INFO'\nstate_dir = '{tmp_path / 'state'}'\n"
-        f"[ess_control]\nenabled = true\nsafe_setpoint_w = {SAFE}\n{ess}"
+        "[ess_control]\nenabled = true\n" + (f"safe_setpoint_w = {SAFE}\n" if safe else "") + ess
     )
     return path
 
@@ -40,7 +40,17 @@ async def read_all(stream) -> str:
     return b"".join(chunks).decode(errors="replace")
 
 
-async def drive_and_stop(bus_address: str, tmp_path: Path, ess: str, settings, driving, safe):
+async def drive_and_stop(
+    bus_address: str,
+    tmp_path: Path,
+    ess: str,
+    settings,
+    driving,
+    safe,
+    *,
+    signum: int = signal.SIGTERM,
+    configured_safe: bool = True,
+):
     gx = SimulatedGx(
         "ev-charging",
         address=bus_address,
@@ -48,7 +58,7 @@ async def drive_and_stop(bus_address: str, tmp_path: Path, ess: str, settings, d
         start_s=10.5 * 3600,
         settings=settings,
     )
-    config = write_config(tmp_path, ess)
+    config = write_config(tmp_path, ess, safe=configured_safe)
     async with anyio.create_task_group() as tg:
         await tg.start(gx.run)
         cmd = [sys.executable, "-m", "venus_ems.cli", "run", "--config", str(config)]
@@ -57,7 +67,7 @@ async def drive_and_stop(bus_address: str, tmp_path: Path, ess: str, settings, d
             while not driving(gx) and time.monotonic() < deadline:
                 await anyio.sleep(0.1)
             assert driving(gx), "the daemon never drove the setpoint"
-            proc.send_signal(signal.SIGTERM)
+            proc.send_signal(signum)
             with anyio.fail_after(10):
                 code = await proc.wait()
             stderr = await read_all(proc.stderr)
@@ -93,4 +103,18 @@ async def test_sigterm_puts_the_mode3_setpoints_back_to_their_safe_value(bus_add
         {"/Settings/CGwacs/Hub4Mode": 3},
         driving,
         lambda gx: gx.site.ess.vebus.setpoints_w == [SAFE / 3] * 3,
+    )
+
+
+async def test_sigint_gives_the_override_back_without_a_safe_setpoint(bus_address, tmp_path):
+    """Ctrl-C, and the default safe state: the override is released, ESS follows its setting."""
+    await drive_and_stop(
+        bus_address,
+        tmp_path,
+        "",
+        None,
+        lambda gx: gx.site.ess.overrides.setpoint_w is not None,
+        lambda gx: gx.site.ess.overrides.setpoint_w is None,
+        signum=signal.SIGINT,
+        configured_safe=False,
     )
