@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import settings
@@ -11,6 +13,25 @@ from hypothesis import settings
 from broker import Broker
 from venus_ems.runtime.config import MqttConfig
 from venus_ems.venus.daemon import PrivateBus
+
+VECTORS = Path(
+    os.environ.get("VENUS_EMS_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")
+)
+"""Real device payloads (../shared/vectors); tests that need them skip when they are absent."""
+
+
+@pytest.fixture
+def vector():
+    """Load a device payload from the shared vectors; skip the test when they are absent."""
+
+    def load(name: str):
+        path = VECTORS / name
+        if not path.is_file():
+            pytest.skip(f"vector {name} not available at {VECTORS}")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    return load
+
 
 # CI runs the property tests derandomized (the same examples every run, so a landing never
 # depends on luck); locally they explore new examples each run.

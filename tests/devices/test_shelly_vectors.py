@@ -71,16 +71,16 @@ GEN1_METERS = [
 
 
 @pytest.mark.parametrize(("name", "channels", "expected"), GEN1_METERS)
-def test_gen1_meter_status(load_vector, name, channels, expected):
-    reading = parse_emeters(load_vector(name), channels, taken_at=12.5)
+def test_gen1_meter_status(vector, name, channels, expected):
+    reading = parse_emeters(vector(name), channels, taken_at=12.5)
     assert reading.taken_at == 12.5
     assert len(reading.channels) == channels
     for got, want in zip(reading.channels, expected, strict=True):
         same(got, want)
 
 
-def test_gen1_3em_current_takes_the_sign_of_the_power(load_vector):
-    status = load_vector("shelly-gen1-3em-status.json")
+def test_gen1_3em_current_takes_the_sign_of_the_power(vector):
+    status = vector("shelly-gen1-3em-status.json")
     status["emeters"][1]["power"] = -150.0
     status["emeters"][1]["current"] = 0.65
     reading = parse_emeters(status, 3, 0.0)
@@ -90,8 +90,8 @@ def test_gen1_3em_current_takes_the_sign_of_the_power(load_vector):
     assert reading.total_power_w == approx(6.6 - 150.0)
 
 
-def test_gen1_plug_status_is_in_watt_minutes(load_vector):
-    reading = parse_plug_meter(load_vector("shelly-gen1-plugs-status.json"), 0, taken_at=3.0)
+def test_gen1_plug_status_is_in_watt_minutes(vector):
+    reading = parse_plug_meter(vector("shelly-gen1-plugs-status.json"), 0, taken_at=3.0)
     assert reading.power_w == 0.0
     assert reading.signed is False
     assert reading.energy_forward_kwh == approx(2632 / 60_000)  # 2632 Wmin
@@ -102,21 +102,21 @@ def test_gen1_plug_status_is_in_watt_minutes(load_vector):
     assert reading.taken_at == 3.0
 
 
-def test_gen1_plug_counters_become_watt_hours(load_vector):
-    status = load_vector("shelly-gen1-plugs-status.json")
+def test_gen1_plug_counters_become_watt_hours(vector):
+    status = vector("shelly-gen1-plugs-status.json")
     status["meters"][0].update(power=862.92, counters=[684.519, 60.0, 0.0])
     reading = parse_plug_meter(status, 0, 0.0)
     assert reading.power_w == 862.92
     assert reading.last_minutes_wh == approx((684.519 / 60, 1.0, 0.0))
 
 
-def test_gen1_relay_response(load_vector):
-    assert parse_relay(load_vector("shelly-gen1-relay-response.json")) is False
-    assert parse_relay({**load_vector("shelly-gen1-relay-response.json"), "ison": True}) is True
+def test_gen1_relay_response(vector):
+    assert parse_relay(vector("shelly-gen1-relay-response.json")) is False
+    assert parse_relay({**vector("shelly-gen1-relay-response.json"), "ison": True}) is True
 
 
-def test_gen1_shelly_info(load_vector):
-    info = parse_info(load_vector("shelly-gen1-plugs-shelly-info.json"))
+def test_gen1_shelly_info(vector):
+    info = parse_info(vector("shelly-gen1-plugs-shelly-info.json"))
     assert (info.generation, info.model, info.mac) == (1, "SHPLG-S", "AABBCCDDEEFF")
     assert info.firmware == "20230913-113421/v1.14.0-gcb84623"
     assert info.auth is False
@@ -129,9 +129,9 @@ def test_gen1_shelly_info(load_vector):
 # --- gen2+ ------------------------------------------------------------------------------------
 
 
-def test_pro_3em_em_and_emdata(load_vector):
-    em = load_vector("shelly-gen2-pro3em-em-getstatus.json")
-    emdata = load_vector("shelly-gen2-pro3em-emdata-getstatus.json")
+def test_pro_3em_em_and_emdata(vector):
+    em = vector("shelly-gen2-pro3em-em-getstatus.json")
+    emdata = vector("shelly-gen2-pro3em-emdata-getstatus.json")
     reading = parse_em(em, emdata, taken_at=7.0)
     expected = [
         phase(375.5, 229.0, 2.392, 0.76, 50.0, 2034.61671, 0.0),
@@ -147,8 +147,8 @@ def test_pro_3em_em_and_emdata(load_vector):
     assert fwd == approx(emdata["total_act"] / 1000)
 
 
-def test_pro_3em_exporting_phase_keeps_its_sign(load_vector):
-    em = load_vector("shelly-gen2-pro3em-em-getstatus.json")
+def test_pro_3em_exporting_phase_keeps_its_sign(vector):
+    em = vector("shelly-gen2-pro3em-em-getstatus.json")
     em.update(b_act_power=-812.4, b_pf=0.99)  # pf sign is not a direction on the Pro 3EM
     reading = parse_em(em, None, 0.0)
     assert reading.channels[1].power_w == -812.4
@@ -156,20 +156,20 @@ def test_pro_3em_exporting_phase_keeps_its_sign(load_vector):
     assert reading.channels[1].energy_forward_kwh is None
 
 
-def test_pro_em_em1_and_em1data(load_vector):
-    em1 = load_vector("shelly-gen2-proem-em1-getstatus.json")
-    data = load_vector("shelly-gen2-proem-em1data-getstatus.json")
+def test_pro_em_em1_and_em1data(vector):
+    em1 = vector("shelly-gen2-proem-em1-getstatus.json")
+    data = vector("shelly-gen2-proem-em1data-getstatus.json")
     same(parse_em1(em1, data), phase(231.9, 232.9, 1.904, 0.68, 50.0, 8797.80913, 0.0))
 
 
-def test_meter_status_from_shelly_getstatus(load_vector):
-    em = load_vector("shelly-gen2-pro3em-em-getstatus.json")
-    emdata = load_vector("shelly-gen2-pro3em-emdata-getstatus.json")
+def test_meter_status_from_shelly_getstatus(vector):
+    em = vector("shelly-gen2-pro3em-em-getstatus.json")
+    emdata = vector("shelly-gen2-pro3em-emdata-getstatus.json")
     status = {"em:0": em, "emdata:0": emdata, "sys": {"uptime": 5}}
     assert Inventory.of(status).meter_channels == 3
     assert parse_meter_status(status, 3, 1.0) == parse_em(em, emdata, 1.0)
-    em1 = load_vector("shelly-gen2-proem-em1-getstatus.json")
-    data = load_vector("shelly-gen2-proem-em1data-getstatus.json")
+    em1 = vector("shelly-gen2-proem-em1-getstatus.json")
+    data = vector("shelly-gen2-proem-em1data-getstatus.json")
     two = {
         "em1:0": em1,
         "em1:1": {**em1, "id": 1, "act_power": -40.0},
@@ -184,8 +184,8 @@ def test_meter_status_from_shelly_getstatus(load_vector):
     assert reading.channels[1].current_a == -1.904
 
 
-def test_plus_1pm_switch(load_vector):
-    doc = load_vector("shelly-gen2-plus1pm-switch-getstatus.json")
+def test_plus_1pm_switch(vector):
+    doc = vector("shelly-gen2-plus1pm-switch-getstatus.json")
     reading = parse_switch(doc, signed=False, taken_at=2.0)
     assert (reading.power_w, reading.voltage_v, reading.current_a) == (0.0, 232.8, 0.0)
     assert reading.energy_forward_kwh == approx(0.110046)
@@ -198,8 +198,8 @@ def test_plus_1pm_switch(load_vector):
     assert Inventory.of({"switch:0": doc}).power == ((0, "Switch"),)
 
 
-def test_gen3_switch_with_returned_energy_and_by_minute_in_mwh(load_vector):
-    doc = copy.deepcopy(load_vector("shelly-gen2-plus1pm-switch-getstatus.json"))
+def test_gen3_switch_with_returned_energy_and_by_minute_in_mwh(vector):
+    doc = copy.deepcopy(vector("shelly-gen2-plus1pm-switch-getstatus.json"))
     doc["apower"] = -412.0
     doc["current"] = 1.8
     doc["aenergy"] = {"total": 1500.0, "by_minute": [6866.7, 1000.0, 0.0], "minute_ts": 1}
@@ -213,8 +213,8 @@ def test_gen3_switch_with_returned_energy_and_by_minute_in_mwh(load_vector):
     assert reading.last_minutes_wh == approx((6.8667, 1.0, 0.0))
 
 
-def test_gen2_shelly_info(load_vector):
-    info = parse_info(load_vector("shelly-gen2-pro3em-shelly-info.json"))
+def test_gen2_shelly_info(vector):
+    info = parse_info(vector("shelly-gen2-pro3em-shelly-info.json"))
     assert (info.generation, info.model, info.mac) == (2, "SPEM-003CEBEU", "AABBCCDDEEFF")
     assert info.app == "Pro3EM"
     assert info.device_id == "shellypro3em-aabbccddeeff"
@@ -227,10 +227,10 @@ def test_gen2_shelly_info(load_vector):
 # --- RPC frames -------------------------------------------------------------------------------
 
 
-def test_rpc_result_frames(load_vector):
-    frame = load_vector("shelly-gen2-rpc-post-response.json")
+def test_rpc_result_frames(vector):
+    frame = vector("shelly-gen2-rpc-post-response.json")
     assert parse_reply(frame, method="Switch.Set", request_id=0) == {"was_on": True}
-    null = load_vector("shelly-gen2-rpc-response-null-result.json")
+    null = vector("shelly-gen2-rpc-response-null-result.json")
     assert parse_reply(null, method="Cover.Close", request_id=19) is None
     with pytest.raises(DeviceProtocolError, match="reply id"):
         parse_reply(null, method="Cover.Close", request_id=20)
@@ -243,22 +243,22 @@ def test_rpc_result_frames(load_vector):
         ("shelly-gen2-rpc-error-not-found.json", -105, "Bad id=7"),
     ],
 )
-def test_rpc_error_frames(load_vector, name, code, message):
+def test_rpc_error_frames(vector, name, code, message):
     with pytest.raises(ShellyRpcError) as err:
-        parse_reply(load_vector(name), method="Switch.GetStatus", request_id=1)
+        parse_reply(vector(name), method="Switch.GetStatus", request_id=1)
     assert (err.value.code, err.value.message) == (code, message)
     assert isinstance(err.value, DeviceProtocolError)
 
 
-def test_bare_http_get_error(load_vector):
-    err = parse_bare_error(load_vector("shelly-gen2-http-get-error-404.json"), "X")
+def test_bare_http_get_error(vector):
+    err = parse_bare_error(vector("shelly-gen2-http-get-error-404.json"), "X")
     assert isinstance(err, ShellyRpcError)
     assert (err.code, err.message) == (404, "No handler for ProOutputAddon.GetPeripherals")
     assert parse_bare_error({"was_on": True}, "X") is None
 
 
-def test_401_frame_is_an_auth_error_with_a_usable_challenge(load_vector):
-    frame = load_vector("shelly-gen2-rpc-error-401.json")
+def test_401_frame_is_an_auth_error_with_a_usable_challenge(vector):
+    frame = vector("shelly-gen2-rpc-error-401.json")
     with pytest.raises(DeviceAuthError):
         parse_reply(frame, method="Cover.Close", request_id=18)
     challenge = parse_challenge(frame)
@@ -274,7 +274,7 @@ def test_401_frame_is_an_auth_error_with_a_usable_challenge(load_vector):
     device = DigestSha256(challenge["realm"], "secret", clock=SteppedClock(start=at))
     assert device.check_frame(frame_auth(challenge, "secret"))
     assert not device.check_frame(frame_auth(challenge, "wrong"))
-    assert parse_challenge(load_vector("shelly-gen2-rpc-post-response.json")) is None
+    assert parse_challenge(vector("shelly-gen2-rpc-post-response.json")) is None
 
 
 # --- bad input: a clear DeviceProtocolError, nothing else --------------------------------------
@@ -291,23 +291,23 @@ def test_401_frame_is_an_auth_error_with_a_usable_challenge(load_vector):
         (lambda s: s["emeters"][0].update(total=True), "'total' is not a number"),
     ],
 )
-def test_broken_gen1_payloads(load_vector, mutate, match):
-    status = load_vector("shelly-gen1-em-status.json")
+def test_broken_gen1_payloads(vector, mutate, match):
+    status = vector("shelly-gen1-em-status.json")
     mutate(status)
     with pytest.raises(DeviceProtocolError, match=match):
         parse_emeters(status, 2, 0.0)
 
 
-def test_broken_gen2_payloads(load_vector):
-    em = load_vector("shelly-gen2-pro3em-em-getstatus.json")
+def test_broken_gen2_payloads(vector):
+    em = vector("shelly-gen2-pro3em-em-getstatus.json")
     with pytest.raises(DeviceProtocolError, match="c_act_power"):
         parse_em({**em, "c_act_power": None}, None, 0.0)
     with pytest.raises(DeviceProtocolError, match="em1:1"):
-        parse_meter_status({"em1:0": load_vector("shelly-gen2-proem-em1-getstatus.json")}, 2, 0)
+        parse_meter_status({"em1:0": vector("shelly-gen2-proem-em1-getstatus.json")}, 2, 0)
     with pytest.raises(DeviceProtocolError, match="apower"):
         parse_switch({"output": True}, signed=False, taken_at=0.0)
     with pytest.raises(DeviceProtocolError, match="gen"):
-        parse_info({**load_vector("shelly-gen2-pro3em-shelly-info.json"), "gen": "2"})
+        parse_info({**vector("shelly-gen2-pro3em-shelly-info.json"), "gen": "2"})
 
 
 json_values = st.recursive(
