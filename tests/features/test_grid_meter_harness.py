@@ -15,6 +15,7 @@ from venus_ems.runtime.actuator import ActuatorRegistry
 from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.sim.venus import LocalSettings
 from venus_ems.venus import Monitor, SettingsClient, open_monitor
+from waiting import until
 
 
 class Sink(NullSink):
@@ -30,12 +31,6 @@ class Sink(NullSink):
     def feature_changed(self, status) -> None:
         if not self.decisions or self.decisions[-1] != status.decision:
             self.decisions.append(status.decision)
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
 
 
 class FeatureClock:

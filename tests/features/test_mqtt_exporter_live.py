@@ -17,18 +17,13 @@ from venus_ems.runtime.config import MqttExporterConfig, parse_config
 from venus_ems.runtime.feature import FeatureContext
 from venus_ems.runtime.mqtt import MqttLink
 from venus_ems.venus import Identity, PathSpec, Service, active_service, open_monitor
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 
 BMS1 = "com.victronenergy.battery.bms1"
 BMS2 = "com.victronenergy.battery.bms2"
 GRID = "com.victronenergy.grid.shelly1"
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 class Subscriber:

@@ -11,6 +11,7 @@ from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import SettingsGuardConfig, parse_config
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import open_monitor
+from waiting import until
 
 SETTINGS = "com.victronenergy.settings"
 STATUS = "com.victronenergy.venusems"
@@ -72,12 +73,6 @@ def test_fixes_are_the_safe_settings():
         "dvcc_off_with_bms": (SETTINGS, "/Settings/Services/Bol", 1),
         "feed_in_limit_missing": (SETTINGS, "/Settings/CGwacs/MaxFeedInPower", 700.0),
     }
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 @pytest.mark.anyio

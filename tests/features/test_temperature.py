@@ -30,6 +30,7 @@ from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.runtime.mqtt import MqttLink
 from venus_ems.sim.venus import LocalSettings
 from venus_ems.venus import SettingsClient, open_monitor
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 
@@ -45,12 +46,6 @@ class Sink(NullSink):
 
     def service_message(self, feature, level, text) -> None:
         self.messages.append((feature, level, text))
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 async def pub(port: int, topic: str, payload: bytes) -> None:

@@ -23,6 +23,7 @@ from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import TimeToGoConfig, parse_config
 from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 
@@ -150,12 +151,6 @@ def system(address):
     svc.add_path("/Control/ActiveSocLimit", 20.0, PathSpec("d"))
     svc.add_path("/Dc/Battery/BatteryService", BMS, PathSpec("s"))
     return svc
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 async def test_publishes_on_its_service_and_on_a_writable_battery_path(bus_address):

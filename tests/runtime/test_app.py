@@ -10,6 +10,7 @@ from venus_ems.runtime.config import parse_config
 from venus_ems.runtime.outputs import grid_setpoint_actuator
 from venus_ems.runtime.statusline import format_status
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 STATUS = "com.victronenergy.venusems"
@@ -52,12 +53,6 @@ def hub4_service(address: str, written: list | None = None) -> Service:
 
     svc.add_path("/Overrides/Setpoint", None, PathSpec("d", writable=True), on_write=record)
     return svc
-
-
-async def until(predicate, timeout: float = 5.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.01)
 
 
 CONFIG, _ = parse_config(

@@ -90,9 +90,7 @@ async def test_errors_and_frames_match_the_captures(http, emu_clock, vector, jso
         assert json_shape(missing) == json_shape(captures["http-get-error-404"])
         assert missing["message"] == "No handler for ProOutputAddon.GetPeripherals"
         no_id = await frame(http, dev.url, {"id": 1, "src": "user_1", "method": "Switch.GetStatus"})
-        assert json_shape(no_id) == json_shape(
-            captures["rpc-error-invalid-argument"]
-        )
+        assert json_shape(no_id) == json_shape(captures["rpc-error-invalid-argument"])
         assert no_id["error"] == {"code": -103, "message": "Missing required 'id'"}
         bad = await frame(
             http,

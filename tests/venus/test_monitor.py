@@ -10,15 +10,10 @@ from venus_helpers import make_grid_service
 from venus_ems.errors import ServiceNotFoundError
 from venus_ems.venus import DBusCallError, Identity, PathSpec, Service, open_monitor
 from venus_ems.venus.bus import connect
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 GRID = "com.victronenergy.grid.test"
-
-
-async def until(predicate, timeout: float = 3.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
 
 
 async def test_discovers_scans_and_follows_changes(bus_address):

@@ -21,15 +21,10 @@ from venus_ems.venus import (
 )
 from venus_ems.venus.codec import unwrap
 from venus_ems.venus.settings import SETTINGS_INTERFACE, SETTINGS_SERVICE, add_settings
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 S = SETTINGS_SERVICE
-
-
-async def until(predicate, timeout: float = 3.0) -> None:
-    with anyio.fail_after(timeout):
-        while not predicate():
-            await anyio.sleep(0.005)
 
 
 async def settings_call(recorder, path, member, sig="", body=None):
