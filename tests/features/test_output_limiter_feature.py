@@ -116,3 +116,57 @@ async def test_phase_limits_on_a_single_phase_multi_stop_with_a_config_error(bus
         await site.until(lambda: site.status("/Features/output_limiter/State") == "failed", 5)
         assert "needs a 3-phase Multi" in site.status("/Features/output_limiter/LastError")
         assert site.gx.site.ess.overrides.max_discharge_power_w == -1.0
+
+
+class CrashingLimiter(OutputLimiter):
+    """Raises once, after some decisions: a bug inside the feature."""
+
+    def __init__(self, cfg: OutputLimiterConfig) -> None:
+        super().__init__(cfg)
+        self.steps = 0
+
+    def step(self, ctx, act) -> None:
+        self.steps += 1
+        if self.steps == 20:
+            raise RuntimeError("simulated bug")
+        super().step(ctx, act)
+
+
+async def test_a_crash_lifts_the_cap_until_the_restart(bus_address):
+    cfg = OutputLimiterConfig(enabled=True, limit_w=5000.0)
+    async with running(bus_address, [("output_limiter", CrashingLimiter(cfg))], **EV_DAY) as site:
+        overrides = site.gx.site.ess.overrides
+        await site.until(lambda: overrides.max_discharge_power_w != -1.0, 10)
+        await site.until(lambda: overrides.max_discharge_power_w == -1.0, 40)  # safe: no limit
+        await site.until(lambda: overrides.max_discharge_power_w != -1.0, 20)  # capped again
+        assert site.status("/Features/output_limiter/Restarts") == 1
+        assert site.status("/Features/output_limiter/LastError") == "RuntimeError: simulated bug"
+
+
+async def test_stale_multi_readings_keep_the_cap(bus_address):
+    """A fuse limit must not be lifted because the readings stopped: the cap in force stays."""
+    async with running(bus_address, [("output_limiter", limiter())], **EV_DAY) as site:
+        overrides = site.gx.site.ess.overrides
+        await site.until(lambda: overrides.max_discharge_power_w != -1.0, 10)
+        await site.run(10)
+        await site.gx.services.vebus.close()  # the Multi's readings stop
+        await site.run(40)
+        assert overrides.max_discharge_power_w != -1.0
+        reasons = site.status("/Features/output_limiter/Reasons")
+        assert "Multi AC-out" in reasons
+
+
+async def test_dynamic_ess_is_left_alone(bus_address):
+    settings = {"/Settings/CGwacs/Hub4Mode": 1}
+    async with running(
+        bus_address, [("output_limiter", limiter())], settings=settings, **EV_DAY
+    ) as site:
+        overrides = site.gx.site.ess.overrides
+        await site.until(lambda: overrides.max_discharge_power_w != -1.0, 10)
+        assert await site.mon.set_value(SETTINGS, "/Settings/DynamicEss/Mode", 1) == 0
+        await site.until(
+            lambda: site.status("/Features/output_limiter/Decision") == "holding off", 10
+        )
+        overrides.max_discharge_power_w = 1234.0  # what Dynamic ESS writes
+        await site.run(5)
+    assert overrides.max_discharge_power_w == 1234.0  # neither overwritten nor reset on stop

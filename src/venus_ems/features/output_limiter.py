@@ -210,8 +210,7 @@ class OutputLimiter:
         if any(g is None for g in grid):
             return None
         floor = sum(g for g in grid if g is not None) + sum(out) - cap_w
-        act.release(self.name)  # what would hold without us (no await: nothing is written)
-        other = act.desired
+        other = act.desired_without(self.name)
         if other is None:
             other = mon.get_float(SETTINGS_SERVICE, "/Settings/CGwacs/AcPowerSetPoint")
         return float(10 * round(max(floor, other if other is not None else floor) / 10))
@@ -256,7 +255,10 @@ class OutputLimiter:
             ctx.message("warning" if hold else "info", hold or f"resolved: {self._held}")
             self._held = hold
         if hold is not None:
-            act.release(self.name)
+            if guard.dess_mode:  # Dynamic ESS owns the hub4 overrides: step aside, write nothing
+                act.abandon(self.name)
+            else:
+                act.release(self.name)
             self._claimed = self._cap_total = None
             self.state = LimiterState()
             ctx.report("holding off", [hold])

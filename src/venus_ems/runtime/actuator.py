@@ -139,10 +139,16 @@ class Actuator(Generic[T]):
         winner = self._winner()
         return self.safe_value if winner is None else winner.value
 
-    def _winner(self) -> Claim[T] | None:
-        if not self._claims:
+    def desired_without(self, feature: str) -> T:
+        """The value the output would have if ``feature`` had no claim."""
+        winner = self._winner(exclude=feature)
+        return self.safe_value if winner is None else winner.value
+
+    def _winner(self, exclude: str | None = None) -> Claim[T] | None:
+        claims = [c for f, c in self._claims.items() if f != exclude]
+        if not claims:
             return None
-        return max(self._claims.values(), key=lambda c: (c.priority, -c.seq))
+        return max(claims, key=lambda c: (c.priority, -c.seq))
 
     def _changed(self) -> None:
         self._wake.set()
