@@ -87,6 +87,8 @@ def test_sim_is_readable_with_dbus_send_and_status():
         assert status.returncode == 0, status.stderr
         assert status.stdout.count("| PV ") == 2
         assert "Grid" in status.stdout
+        # the active battery's BMS limits come from the battery systemcalc reports
+        assert re.search(r"Bat \d+\.\d\dV [+-]\d+\.\dA \d+% [>≫]\d+[<≪]\d+A", status.stdout)
         out, err = proc.communicate(timeout=60)
         assert proc.returncode == 0, err
         assert re.search(r"\d\d:\d\d:\d\d +100%", out)  # progress reached the end

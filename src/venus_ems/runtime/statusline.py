@@ -11,25 +11,16 @@ on a real GX and on the simulator alike.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-__all__ = ["Reader", "format_status"]
+from ..venus.active import BATTERY, active_service
+from ..venus.monitor import Monitor
+
+__all__ = ["format_status"]
 
 SYSTEM = "com.victronenergy.system"
 HUB4 = "com.victronenergy.hub4"
 STATUS = "com.victronenergy.venusems"
-
-
-class Reader(Protocol):
-    """What the status line reads (a Monitor satisfies it)."""
-
-    def get(self, service: str, path: str, default: Any = None) -> Any:
-        """Latest value or ``default``."""
-        ...
-
-    def services(self, name_or_class: str | None = None) -> list[Any]:
-        """Scanned services of a class (objects with ``name`` and ``values``)."""
-        ...
 
 
 def _num(v: Any) -> float | None:
@@ -40,13 +31,13 @@ def _fmt(v: float | None, spec: str, unit: str = "") -> str:
     return "-" if v is None else f"{v:{spec}}{unit}"
 
 
-def format_status(r: Reader, now: str = "") -> str:
+def format_status(r: Monitor, now: str = "") -> str:
     """Build the status line from the current D-Bus values."""
     get: Callable[..., Any] = r.get
     parts: list[str] = [now] if now else []
     parts.append(f"PV {_fmt(_num(get(SYSTEM, '/Dc/Pv/Power')), '.0f', 'W')}")
 
-    battery = _battery_service(r)
+    battery = active_service(r, BATTERY)
     volt = _num(get(SYSTEM, "/Dc/Battery/Voltage"))
     amps = _num(get(SYSTEM, "/Dc/Battery/Current"))
     soc = _num(get(SYSTEM, "/Dc/Battery/Soc"))
@@ -103,15 +94,7 @@ def format_status(r: Reader, now: str = "") -> str:
     return " | ".join(parts)
 
 
-def _battery_service(r: Reader) -> str | None:
-    active = r.get(SYSTEM, "/Dc/Battery/BatteryService")
-    if isinstance(active, str) and active:
-        return active
-    found = r.services("com.victronenergy.battery")
-    return str(found[0].name) if found else None
-
-
-def _our_setpoints(r: Reader, count: int) -> tuple[list[float | None] | None, float | None]:
+def _our_setpoints(r: Monitor, count: int) -> tuple[list[float | None] | None, float | None]:
     """What our actuators hold: (mode-3 per-phase setpoints, grid setpoint), W."""
     for svc in r.services(STATUS):
         v = svc.values
