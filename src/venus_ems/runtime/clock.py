@@ -104,11 +104,6 @@ class SteppedClock:
         heapq.heappush(self._sleepers, (self._t + seconds, next(self._seq), event))
         await event.wait()
 
-    @property
-    def next_deadline(self) -> float | None:
-        """Earliest time a sleeper waits for, or None."""
-        return self._sleepers[0][0] if self._sleepers else None
-
     async def advance(self, seconds: float) -> None:
         """Move time forward, waking each due sleeper at its own deadline, in order."""
         end = self._t + seconds

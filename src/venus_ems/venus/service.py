@@ -293,11 +293,6 @@ class Service:
         with anyio.move_on_after(timeout, shield=True), suppress(Exception):
             await bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
 
-    async def wait_closed(self) -> None:
-        """Return when the connection is lost (daemon gone) or closed."""
-        with suppress(Exception):
-            await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-
     async def drained(self) -> None:
         """Backpressure for producers: wait until the send buffer is below its low-water mark."""
         if self._writer is not None:
