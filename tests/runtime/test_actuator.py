@@ -260,3 +260,17 @@ async def test_abandon_leaves_the_output_to_its_new_owner(clock):
         assert act.owner is None
         tg.cancel_scope.cancel()
     assert [v for _, v in out.writes] == [-300.0]
+
+
+async def test_the_safe_state_on_stop_is_bounded_in_time(clock):
+    """A device that hangs cannot hold up shutdown for longer than shutdown_timeout_s."""
+    out = Recording(clock)
+    act = Actuator("t", out, safe_value=0, clock=clock, shutdown_timeout_s=0.1)
+    with anyio.fail_after(2):
+        async with anyio.create_task_group() as tg:
+            await tg.start(act.run)
+            act.claim("f", 5)
+            await settle()
+            out.hang = True
+            tg.cancel_scope.cancel()
+    assert [v for _, v in out.writes] == [5]

@@ -273,7 +273,7 @@ TOML_VALUES = st.recursive(
     max_leaves=5,
 )
 KEYS = sorted(
-    ["general." + k for k in ("log_level", "dry_run", "status_interval_s", "nope")]
+    ["general." + k for k in ("log_level", "dry_run", "shutdown_timeout_s", "nope")]
     + ["mqtt." + k for k in ("port", "password", "topic_prefix", "tls", "ca_file")]
     + ["ess_control." + k for k in ("method", "mode3_refresh_s", "target_w")]
     + ["output_limiter." + k for k in ("phase_limits_w", "limit_w")]

@@ -52,10 +52,10 @@ def test_wrong_type():
 
 
 def test_bool_is_not_a_number_and_number_is_not_a_bool():
-    ps = problems("schema_version = 1\n[general]\ndry_run = 1\nstatus_interval_s = true\n")
+    ps = problems("schema_version = 1\n[general]\ndry_run = 1\nshutdown_timeout_s = true\n")
     assert ps == [
         "general.dry_run = 1: expected true or false (line 3)",
-        "general.status_interval_s = true: expected a number (line 4)",
+        "general.shutdown_timeout_s = true: expected a number (line 4)",
     ]
 
 

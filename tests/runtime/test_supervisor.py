@@ -7,7 +7,7 @@ import sys
 import anyio
 import pytest
 
-from venus_ems.errors import ConfigError
+from venus_ems.errors import ConfigError, DeviceAuthError
 from venus_ems.runtime.actuator import Actuator, ActuatorRegistry
 from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.feature import FeatureContext, FeatureState
@@ -123,7 +123,8 @@ async def test_crash_restart_backoff_isolation_and_safe_output():
     assert any("restarting in 2 s" in m[2] for m in sink.messages)
 
 
-async def test_config_error_is_not_retried_and_clean_return_stops():
+@pytest.mark.parametrize("exc", [ConfigError, DeviceAuthError])
+async def test_config_error_is_not_retried_and_clean_return_stops(exc):
     clock = SteppedClock()
     sink = Sink()
     out = Out()
@@ -137,7 +138,7 @@ async def test_config_error_is_not_retried_and_clean_return_stops():
     async with anyio.create_task_group() as tg:
         reg = ActuatorRegistry(tg)
         act = reg.add(Actuator("out", out, safe_value=0, clock=clock))
-        bad = Crasher("bad", act, clock, times=99, crash_after=0.5, exc=ConfigError)
+        bad = Crasher("bad", act, clock, times=99, crash_after=0.5, exc=exc)
         sup = Supervisor(clock=clock, actuators=reg)
         ctx_bad = FeatureContext("bad", clock, None, reg, sink=sink)  # type: ignore[arg-type]
         ctx_done = FeatureContext("done", clock, None, reg, sink=sink)  # type: ignore[arg-type]

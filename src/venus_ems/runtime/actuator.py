@@ -69,6 +69,7 @@ class Actuator(Generic[T]):
         claim_ttl_s: float | None = None,
         write_timeout_s: float = 5.0,
         retry_s: float = 5.0,
+        shutdown_timeout_s: float = 5.0,
         dry_run: bool = False,
         on_state: Callable[[Actuator[Any]], None] | None = None,
     ) -> None:
@@ -84,6 +85,7 @@ class Actuator(Generic[T]):
         self.claim_ttl_s = claim_ttl_s
         self.write_timeout_s = write_timeout_s
         self.retry_s = retry_s
+        self.shutdown_timeout_s = shutdown_timeout_s
         self.dry_run = dry_run
         self._on_state = on_state
         self._claims: dict[str, Claim[T]] = {}
@@ -208,7 +210,7 @@ class Actuator(Generic[T]):
                 else:
                     await sleep_or_event(self.clock, deadline - now, self._wake)
         finally:
-            with anyio.CancelScope(shield=True):
+            with anyio.move_on_after(self.shutdown_timeout_s, shield=True):
                 await self.safe_state()
 
     async def safe_state(self) -> None:
@@ -264,11 +266,13 @@ class ActuatorRegistry:
         *,
         on_state: Callable[[Actuator[Any]], None] | None = None,
         dry_run: bool = False,
+        shutdown_timeout_s: float | None = None,
     ) -> None:
         """Actuators added here start in ``tg``, report to ``on_state``, obey ``dry_run``."""
         self._tg = tg
         self._on_state = on_state
         self.dry_run = dry_run
+        self.shutdown_timeout_s = shutdown_timeout_s
         self._actuators: dict[str, Actuator[Any]] = {}
 
     def add(self, actuator: Actuator[T]) -> Actuator[T]:
@@ -278,6 +282,8 @@ class ActuatorRegistry:
         self._actuators[actuator.name] = actuator
         if self.dry_run:
             actuator.dry_run = True
+        if self.shutdown_timeout_s is not None:
+            actuator.shutdown_timeout_s = self.shutdown_timeout_s
         if self._on_state is not None and actuator._on_state is None:
             actuator._on_state = self._on_state
             self._on_state(actuator)

@@ -52,7 +52,12 @@ async def run_daemon(
             address=address, features=[n for n, _ in chosen], dry_run=dry, mqtt=mqtt
         )
         async with status, anyio.create_task_group() as tg:
-            actuators = ActuatorRegistry(tg, on_state=status.output_changed, dry_run=dry)
+            actuators = ActuatorRegistry(
+                tg,
+                on_state=status.output_changed,
+                dry_run=dry,
+                shutdown_timeout_s=config.general.shutdown_timeout_s,
+            )
             settings = SettingsClient(monitor)
             contexts = [
                 FeatureContext(

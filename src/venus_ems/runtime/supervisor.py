@@ -2,7 +2,8 @@
 
 A feature that raises has its traceback logged and its claims released (its outputs go to
 their safe state unless another feature holds them), then it is restarted after 1, 2, 4 ... s
-up to the cap; the others keep running. A ``ConfigError`` is not retried (state ``failed``).
+up to the cap; the others keep running. An error that retrying cannot fix (``ConfigError``,
+``DeviceAuthError``: ``retryable = False``) stops the feature (state ``failed``).
 The backoff starts again from the beginning once a run lasted ``stable_after_s``.
 """
 
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 import anyio
 from anyio.abc import TaskStatus
 
-from ..errors import ConfigError
+from ..errors import EmsError
 from .actuator import ActuatorRegistry
 from .clock import Clock
 from .feature import Feature, FeatureContext, FeatureState
@@ -73,7 +74,7 @@ class Supervisor:
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Run one feature forever: restart on failure, stop on ConfigError or a clean return."""
+        """Run one feature forever: restart on failure, stop on an error retrying cannot fix, or a clean return."""
         attempt = 0
         reported = False
         while True:
@@ -89,8 +90,8 @@ class Supervisor:
             except Exception as group:  # noqa: BLE001 - supervision is the point
                 err = first_error(group)
                 self.actuators.release_all(ctx.name)
-                if isinstance(err, ConfigError):
-                    _LOG.error("feature %s: configuration error: %s", ctx.name, err)
+                if isinstance(err, EmsError) and not err.retryable:  # config, credentials
+                    _LOG.error("feature %s stopped: %s", ctx.name, err)
                     ctx.set_state(FeatureState.FAILED, error=str(err))
                     ctx.message("error", f"stopped: {err}")
                     break

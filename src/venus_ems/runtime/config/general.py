@@ -33,8 +33,6 @@ class GeneralConfig(StrictModel):
     state_dir: str | None = Field(default=None, min_length=1)
     dry_run: bool = False
     bus_address: str | None = Field(default=None, min_length=1)
-    status_interval_s: float = Field(default=1.0, ge=0.1, le=60.0)
-    heartbeat_interval_s: float = Field(default=60.0, ge=1.0, le=3600.0)
     shutdown_timeout_s: float = Field(default=5.0, ge=0.5, le=60.0)
     restart_backoff_initial_s: float = Field(default=1.0, ge=0.1, le=60.0)
     restart_backoff_max_s: float = Field(default=60.0, ge=1.0, le=3600.0)
