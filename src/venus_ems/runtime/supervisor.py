@@ -74,7 +74,7 @@ class Supervisor:
         *,
         task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Run one feature forever: restart on failure, stop on an error retrying cannot fix, or a clean return."""
+        """Run one feature: restart on failure; stop on an unfixable error or a clean return."""
         attempt = 0
         reported = False
         while True:
