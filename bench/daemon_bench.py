@@ -52,7 +52,7 @@ def rss_mb(pid: int) -> float:
 
 
 async def devices(address: str, ports: list[int]) -> None:
-    from venus_ems.runtime.clock import RealClock  # noqa: PLC0415
+    from venus_ems.clock import RealClock  # noqa: PLC0415
     from venus_ems.sim.devices import MemorySwitch, StaticMeter, plus_1pm, pro_3em  # noqa: PLC0415
     from venus_ems.venus import Identity, PathSpec, Service  # noqa: PLC0415
 

@@ -30,9 +30,9 @@ import anyio
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from venus_ems.clock import RealClock
 from venus_ems.features.grid_meter import GridMeter, service_name
 from venus_ems.runtime.actuator import ActuatorRegistry
-from venus_ems.runtime.clock import RealClock
 from venus_ems.runtime.config import GridMeterConfig
 from venus_ems.runtime.feature import FeatureContext
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
@@ -41,7 +41,7 @@ from venus_ems.venus.daemon import PrivateBus
 EMULATOR = textwrap.dedent(
     """
     import anyio
-    from venus_ems.runtime.clock import RealClock
+    from venus_ems.clock import RealClock
     from venus_ems.sim.devices import PhaseReading, StaticMeter, pro_3em
 
     async def main():

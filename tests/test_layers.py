@@ -1,30 +1,45 @@
-"""The layer rules of DESIGN.md: imports that must never exist, checked on the source with ast."""
+"""The layer rules of DESIGN.md: imports that must never exist, checked on the source with ast.
+
+Layers, top to bottom (an arrow may only point down)::
+
+    cli, daemon          wire everything together
+    features             one module per user-facing feature
+    runtime              feature contract, supervisor, actuators, config, status, MQTT link
+    control | devices | venus      pure cores | device drivers | the D-Bus layer
+    clock, errors        leaves: import nothing of ours
+
+``sim`` (the simulated GX) sits beside ``cli``: it may use everything, nothing uses it.
+"""
 
 from __future__ import annotations
 
 import ast
+import graphlib
 from pathlib import Path
 
 import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "venus_ems"
 
+LEAVES = {"clock", "errors", "__init__"}
 # layer -> layers it must never import (``venus_ems.<layer>``)
 FORBIDDEN = {
-    "control": {"venus", "devices", "runtime", "features", "sim", "web", "cli"},
-    "venus": {"features", "control", "devices", "sim", "web", "cli"},
-    "devices": {"features", "venus", "sim", "web", "cli"},
-    "runtime": {"sim", "web", "cli"},
-    "features": {"sim", "web", "cli"},
-    "web": {"devices", "cli"},
+    "clock": {"control", "venus", "devices", "runtime", "features", "sim", "web", "cli", "daemon"},
+    "errors": {"control", "venus", "devices", "runtime", "features", "sim", "web", "cli", "daemon"},
+    "control": {"venus", "devices", "runtime", "features", "sim", "web", "cli", "daemon", "clock"},
+    "venus": {"features", "control", "devices", "runtime", "sim", "web", "cli", "daemon"},
+    "devices": {"features", "venus", "runtime", "control", "sim", "web", "cli", "daemon"},
+    "runtime": {"features", "sim", "web", "cli", "daemon"},
+    "features": {"sim", "web", "cli", "daemon"},
+    "daemon": {"sim", "web", "cli"},
+    "web": {"devices", "cli", "sim"},
 }
 
 
-def imported_layers(path: Path) -> set[str]:
-    """``venus_ems`` sub-packages a module imports (absolute or relative)."""
-    rel = path.relative_to(SRC).with_suffix("").parts
+def imported_layers(source: str, rel: tuple[str, ...]) -> set[str]:
+    """``venus_ems`` sub-packages imported by the module at ``rel`` (parts under the package)."""
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -45,30 +60,49 @@ def imported_layers(path: Path) -> set[str]:
     return out
 
 
-def modules(layer: str) -> list[Path]:
-    base = SRC / layer
-    if base.is_dir():
-        return sorted(base.rglob("*.py"))
-    single = SRC / f"{layer}.py"
-    return [single] if single.exists() else []
+def layer_of(path: Path) -> str:
+    """``runtime`` for runtime/x.py, ``clock`` for clock.py."""
+    return path.relative_to(SRC).with_suffix("").parts[0]
+
+
+def layer_imports() -> dict[str, set[str]]:
+    """Layer -> the other layers its modules import."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted(SRC.rglob("*.py")):
+        layer = layer_of(path)
+        rel = path.relative_to(SRC).with_suffix("").parts
+        found = imported_layers(path.read_text(), rel) - {layer, "__init__"}
+        graph.setdefault(layer, set()).update(found)
+    return graph
 
 
 @pytest.mark.parametrize("layer", sorted(FORBIDDEN))
 def test_no_forbidden_imports(layer):
     bad = []
-    for path in modules(layer):
-        hits = imported_layers(path) & FORBIDDEN[layer]
+    for path in sorted(SRC.rglob("*.py")):
+        if layer_of(path) != layer:
+            continue
+        rel = path.relative_to(SRC).with_suffix("").parts
+        hits = imported_layers(path.read_text(), rel) & FORBIDDEN[layer]
         if hits:
             bad.append(f"{path.relative_to(SRC)} imports {sorted(hits)}")
     assert bad == []
 
 
-def test_the_checker_sees_relative_and_absolute_imports(tmp_path):
-    probe = SRC / "control" / "_probe_for_test.py"
-    probe.write_text(
-        "from ..venus import codec\nimport venus_ems.runtime.clock\nfrom . import commands\n"
-    )
-    try:
-        assert imported_layers(probe) == {"venus", "runtime", "control"}
-    finally:
-        probe.unlink()
+def test_layers_form_no_cycle():
+    graph = layer_imports()
+    assert set(graph) >= {"runtime", "features", "control", "devices", "venus", "clock"}
+    list(graphlib.TopologicalSorter(graph).static_order())  # raises CycleError on a cycle
+
+
+def test_the_cycle_check_sees_a_cycle():
+    cyclic = {"runtime": {"features"}, "features": {"runtime"}}
+    with pytest.raises(graphlib.CycleError):
+        list(graphlib.TopologicalSorter(cyclic).static_order())
+
+
+def test_the_checker_sees_relative_and_absolute_imports():
+    source = "from ..venus import codec\nimport venus_ems.runtime.clock\nfrom . import commands\n"
+    assert imported_layers(source, ("control", "probe")) == {"venus", "runtime", "control"}
+    assert imported_layers("from .clock import Clock\n", ("daemon",)) == {"clock"}
+    assert imported_layers("from ...clock import Clock\n", ("devices", "x", "y")) == {"clock"}

@@ -26,7 +26,7 @@ from .errors import ConfigError, EmsError
 
 if TYPE_CHECKING:
     from .runtime.config import Config
-from .runtime.clock import Clock, RealClock, ScaledClock
+from .clock import Clock, RealClock, ScaledClock
 from .venus import open_monitor
 from .venus.daemon import PrivateBus
 
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def _daemon(config: Config, bus: str | None, dry_run: bool) -> None:
-    from .runtime.app import run_daemon  # noqa: PLC0415 - keep `check-config` light
+    from .daemon import run_daemon  # noqa: PLC0415 - keep `check-config` light
 
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

@@ -33,6 +33,8 @@ FORBIDDEN_MODULES = (
     "venus_ems.sim",
     "venus_ems.web",
     "venus_ems.cli",
+    "venus_ems.daemon",
+    "venus_ems.clock",
 )
 FORBIDDEN_CALLS = ("eval", "exec", "compile", "__import__", "open")
 
@@ -77,7 +79,7 @@ def test_checker_catches_bad_imports() -> None:
     bad = (
         "import anyio\n"
         "from time import monotonic\n"
-        "from ..runtime.clock import Clock\n"
+        "from ..clock import Clock\n"
         "from venus_ems.venus import bus\n"
         "import logging.handlers\n"
         "x = eval('1')\n"

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from venus_ems.clock import SteppedClock
 from venus_ems.devices import PhaseReading
 from venus_ems.devices.shelly.fields import parse_info
 from venus_ems.devices.shelly.gen1 import parse_emeters, parse_plug_meter, parse_relay
@@ -28,7 +29,6 @@ from venus_ems.devices.shelly.rpc import (
     parse_reply,
 )
 from venus_ems.errors import DeviceAuthError, DeviceError, DeviceProtocolError
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.sim.devices.auth import DigestSha256
 
 approx = pytest.approx

@@ -11,7 +11,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from venus_ems.runtime.clock import RealClock
+from venus_ems.clock import RealClock
 from venus_ems.sim.venus.gx import SimulatedGx
 
 pytestmark = pytest.mark.anyio

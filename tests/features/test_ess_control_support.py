@@ -9,8 +9,8 @@ from typing import Any
 
 import anyio
 
-from venus_ems.runtime.app import run_daemon
-from venus_ems.runtime.clock import SteppedClock
+from venus_ems.clock import SteppedClock
+from venus_ems.daemon import run_daemon
 from venus_ems.runtime.config import Config, parse_config
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import Monitor, open_monitor

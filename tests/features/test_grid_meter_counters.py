@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from test_grid_meter_harness import running, until
 
+from venus_ems.clock import SteppedClock
 from venus_ems.features.counters import (
     FORMAT,
     CounterFile,
@@ -17,7 +18,6 @@ from venus_ems.features.counters import (
     split_energy,
 )
 from venus_ems.features.grid_meter import GridMeter, service_name
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import GridMeterConfig
 from venus_ems.sim.devices import PhaseReading, StaticMeter, pro_3em
 

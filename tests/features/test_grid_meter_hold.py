@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from test_grid_meter_harness import running
 
+from venus_ems.clock import SteppedClock
 from venus_ems.features.grid_meter import GridMeter, service_name
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import GridMeterConfig
 from venus_ems.sim.devices import PhaseReading, ShellyGen1Emulator, StaticMeter, pro_3em
 

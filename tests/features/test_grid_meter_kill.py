@@ -13,9 +13,9 @@ import anyio
 import pytest
 from test_grid_meter_harness import until
 
+from venus_ems.clock import RealClock
 from venus_ems.features.counters import CounterFile
 from venus_ems.features.grid_meter import service_name
-from venus_ems.runtime.clock import RealClock
 from venus_ems.sim.devices import PhaseReading, StaticMeter, pro_3em
 from venus_ems.venus import open_monitor
 
@@ -33,7 +33,7 @@ CHILD = textwrap.dedent(
 
     from venus_ems.features.grid_meter import GridMeter
     from venus_ems.runtime.actuator import ActuatorRegistry
-    from venus_ems.runtime.clock import RealClock
+    from venus_ems.clock import RealClock
     from venus_ems.runtime.config import GridMeterConfig
     from venus_ems.runtime.feature import FeatureContext
     from venus_ems.venus import open_monitor

@@ -12,8 +12,8 @@ import anyio
 import pytest
 from test_mqtt_exporter_live import mosquitto_sub
 
-from venus_ems.runtime.app import run_daemon
-from venus_ems.runtime.clock import SteppedClock
+from venus_ems.clock import SteppedClock
+from venus_ems.daemon import run_daemon
 from venus_ems.runtime.config import parse_config
 from venus_ems.sim.run import running_site
 from venus_ems.venus import open_monitor

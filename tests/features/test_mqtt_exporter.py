@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from venus_ems.clock import SteppedClock
 from venus_ems.features.ha_discovery import (
     classify,
     discovery_config,
@@ -22,7 +23,6 @@ from venus_ems.features.mqtt_exporter import (
     encode_payload,
     export_topic,
 )
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import ExportConfig, MqttExporterConfig
 
 pytestmark = pytest.mark.anyio

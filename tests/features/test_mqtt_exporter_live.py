@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
+from venus_ems.clock import RealClock, SteppedClock
+from venus_ems.daemon import run_daemon
 from venus_ems.features.mqtt_exporter import MqttExporter
 from venus_ems.runtime.actuator import ActuatorRegistry
-from venus_ems.runtime.app import run_daemon
-from venus_ems.runtime.clock import RealClock, SteppedClock
 from venus_ems.runtime.config import MqttExporterConfig, parse_config
 from venus_ems.runtime.feature import FeatureContext
 from venus_ems.runtime.mqtt import MqttLink

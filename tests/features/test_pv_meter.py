@@ -6,6 +6,7 @@ import anyio
 import pytest
 from test_grid_meter_harness import running
 
+from venus_ems.clock import SteppedClock
 from venus_ems.errors import ConfigError
 from venus_ems.features import create_features
 from venus_ems.features.pv_meter import (
@@ -15,7 +16,6 @@ from venus_ems.features.pv_meter import (
     PvMeter,
     service_name,
 )
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import PvMeterConfig, parse_config
 from venus_ems.runtime.config.report import InvalidConfigError
 from venus_ems.runtime.supervisor import first_error

@@ -5,9 +5,9 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from venus_ems.clock import SteppedClock
+from venus_ems.daemon import run_daemon
 from venus_ems.features.settings_guard import GRACE_S, SettingsGuard, Values, check
-from venus_ems.runtime.app import run_daemon
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import SettingsGuardConfig, parse_config
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import open_monitor

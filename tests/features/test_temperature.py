@@ -11,6 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from venus_ems.clock import RealClock, SteppedClock
+from venus_ems.daemon import run_daemon
 from venus_ems.errors import ConfigError, DeviceProtocolError
 from venus_ems.features import create_features
 from venus_ems.features.temperature import (
@@ -23,8 +25,6 @@ from venus_ems.features.temperature import (
     service_name,
 )
 from venus_ems.runtime.actuator import ActuatorRegistry
-from venus_ems.runtime.app import run_daemon
-from venus_ems.runtime.clock import RealClock, SteppedClock
 from venus_ems.runtime.config import TemperatureConfig, parse_config
 from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.runtime.mqtt import MqttLink

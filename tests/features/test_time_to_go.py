@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from venus_ems.clock import SteppedClock
 from venus_ems.features import create_features
 from venus_ems.features.time_to_go import (
     MAX_S,
@@ -19,7 +20,6 @@ from venus_ems.features.time_to_go import (
     estimate,
 )
 from venus_ems.runtime.actuator import ActuatorRegistry
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.config import TimeToGoConfig, parse_config
 from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor

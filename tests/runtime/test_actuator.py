@@ -6,8 +6,8 @@ import anyio
 import pytest
 from dbus_fast import Message
 
+from venus_ems.clock import SteppedClock
 from venus_ems.runtime.actuator import Actuator, ActuatorRegistry
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.outputs import grid_setpoint_actuator, phase_setpoints_actuator
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
 from venus_ems.venus.codec import unwrap

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from venus_ems.runtime.app import run_daemon
+from venus_ems.daemon import run_daemon
 from venus_ems.runtime.config import parse_config
 from venus_ems.runtime.outputs import grid_setpoint_actuator
 from venus_ems.runtime.statusline import format_status

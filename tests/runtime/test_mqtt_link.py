@@ -14,7 +14,7 @@ import pytest
 from mqtt_helpers import observe, retained, send
 
 from broker import Broker, free_port
-from venus_ems.runtime.clock import SteppedClock
+from venus_ems.clock import SteppedClock
 from venus_ems.runtime.config import MqttConfig
 from venus_ems.runtime.mqtt import MqttLink, MqttMessage
 

@@ -7,9 +7,9 @@ import sys
 import anyio
 import pytest
 
+from venus_ems.clock import SteppedClock
 from venus_ems.errors import ConfigError, DeviceAuthError
 from venus_ems.runtime.actuator import Actuator, ActuatorRegistry
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.runtime.feature import FeatureContext, FeatureState
 from venus_ems.runtime.supervisor import Supervisor, first_error
 

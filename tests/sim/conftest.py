@@ -5,7 +5,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from venus_ems.runtime.clock import SteppedClock
+from venus_ems.clock import SteppedClock
 
 
 def _shape(value):

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from venus_ems.clock import SteppedClock
 from venus_ems.errors import ConfigError
-from venus_ems.runtime.clock import SteppedClock
 from venus_ems.sim.devices import (
     InverterBank,
     InverterSpec,

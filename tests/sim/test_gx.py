@@ -9,7 +9,7 @@ import aiohttp
 import anyio
 import pytest
 
-from venus_ems.runtime.clock import SteppedClock
+from venus_ems.clock import SteppedClock
 from venus_ems.sim.run import running_site
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor

@@ -1,55 +1,41 @@
-"""The feature registry: every user-facing feature is declared here, in one place.
+"""The feature registry, derived from the config model.
 
-``REGISTRY`` maps a config table to ``"module:factory"``; modules are imported only when the
-feature is enabled, so a disabled feature costs nothing. A factory takes the table's config
-(one item for ``[[tables]]``) and returns a :class:`venus_ems.runtime.feature.Feature`.
+Each feature's config table declares its factory (``feature = "module:factory"`` on its
+:class:`~venus_ems.runtime.config.base.FeatureTable`); modules are imported only when the feature
+is enabled, so a disabled feature costs nothing. A factory takes the table's config (one item
+for ``[[tables]]``) and returns a :class:`venus_ems.runtime.feature.Feature`.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..errors import ConfigError
-
-if TYPE_CHECKING:
-    from ..runtime.config import Config
-    from ..runtime.feature import Feature
+from ..runtime.config import Config
+from ..runtime.feature import Feature
 
 __all__ = ["LIST_TABLES", "REGISTRY", "create_features"]
 
 REGISTRY: dict[str, str] = {
-    "temperature": "venus_ems.features.temperature:build",
-    "grid_meter": "venus_ems.features.grid_meter:build",
-    "pv_meter": "venus_ems.features.pv_meter:build",
-    "mqtt_exporter": "venus_ems.features.mqtt_exporter:build",
-    "time_to_go": "venus_ems.features.time_to_go:build",
-    "ess_control": "venus_ems.features.ess_control:build",
-    "output_limiter": "venus_ems.features.output_limiter:build",
-    "settings_guard": "venus_ems.features.settings_guard:build",
+    table: model.feature for table, (model, _) in Config.feature_tables().items()
 }
 """Config table -> ``"module:factory"`` of the feature it enables."""
 
-LIST_TABLES = ("grid_meter", "pv_meter", "temperature")
+LIST_TABLES = tuple(table for table, (_, is_list) in Config.feature_tables().items() if is_list)
 """Tables that are arrays (``[[grid_meter]]``): one feature per enabled item, named table.name."""
 
 
-def _factory(table: str) -> Callable[[Any], Feature]:
-    target = REGISTRY.get(table)
-    if target is None:
-        raise ConfigError(f"[{table}] is enabled but this venus-ems has no such feature yet")
+def _factory(target: str) -> Callable[[Any], Feature]:
     module, _, attr = target.partition(":")
-    fn: Callable[[Any], Feature] = getattr(importlib.import_module(module), attr)
+    try:
+        fn: Callable[[Any], Feature] = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise ConfigError(f"feature factory {target!r} cannot be loaded: {err}") from err
     return fn
 
 
 def create_features(config: Config) -> list[tuple[str, Feature]]:
     """(name, feature) for every enabled feature, in start order; ConfigError if unavailable."""
-    out: list[tuple[str, Feature]] = []
-    for name in config.enabled_features():
-        table, _, item_name = name.partition(".")
-        section = getattr(config, table)
-        item = next(i for i in section if i.name == item_name) if table in LIST_TABLES else section
-        out.append((name, _factory(table)(item)))
-    return out
+    return [(name, _factory(type(item).feature)(item)) for name, item in config.enabled_items()]

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 
+from ..clock import sleep_or_event
 from ..control import (
     ActuationState,
     ActuatorSettings,
@@ -48,7 +49,6 @@ from ..control import (
     modes,
 )
 from ..runtime.actuator import Actuator
-from ..runtime.clock import sleep_or_event
 from ..runtime.config import EssControlConfig
 from ..runtime.outputs import grid_setpoint_actuator, phase_setpoints_actuator
 from ..venus import Subscription

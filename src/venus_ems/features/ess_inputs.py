@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ..clock import Clock
 from ..control import BatterySample, EssInputs, EssMethod, GridSample, MultiSample
-from ..runtime.clock import Clock
 from ..runtime.outputs import active_vebus
 from ..venus import SETTINGS_SERVICE, Monitor, Value
 

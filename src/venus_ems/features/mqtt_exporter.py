@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 from anyio.abc import TaskStatus
 
+from ..clock import Clock, sleep_or_event
 from ..errors import ConfigError
-from ..runtime.clock import Clock, sleep_or_event
 from ..runtime.config import ExportConfig, MqttExporterConfig
 from ..venus.active import BATTERY, SYSTEM, active_service
 from ..venus.monitor import Changes, Monitor

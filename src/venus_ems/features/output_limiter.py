@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskStatus
 
+from ..clock import Clock, sleep_or_event
 from ..control import LimiterSettings, LimiterState, MultiSample, SetOutputLimit
 from ..control import output_limiter as core
 from ..control.ess import EssMethod
 from ..errors import ConfigError
 from ..runtime.actuator import Actuator
-from ..runtime.clock import Clock, sleep_or_event
 from ..runtime.config import OutputLimiterConfig
 from ..runtime.outputs import DbusPathWriter, active_vebus, grid_setpoint_actuator
 from ..venus import SETTINGS_SERVICE, Monitor, Subscription

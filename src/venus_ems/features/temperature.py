@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from ..clock import Clock, sleep_or_event
 from ..errors import BusError, ConfigError, DeviceProtocolError
-from ..runtime.clock import Clock, sleep_or_event
 from ..runtime.config import TemperatureConfig
 from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting
 from ..venus.bus import DBusCallError

@@ -19,7 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from .clock import Clock, sleep_or_event
+from ..clock import Clock, sleep_or_event
 
 __all__ = ["Actuator", "ActuatorRegistry", "Claim", "OutputWriter"]
 

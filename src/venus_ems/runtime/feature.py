@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from anyio.abc import TaskStatus
 
+from ..clock import Clock
 from .actuator import Actuator, ActuatorRegistry
-from .clock import Clock
 
 if TYPE_CHECKING:
     from ..venus.monitor import Monitor

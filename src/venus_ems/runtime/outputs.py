@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from ..clock import Clock
 from ..errors import BusError
 from ..venus.active import VEBUS, active_service
 from ..venus.monitor import Monitor
 from .actuator import Actuator
-from .clock import Clock
 
 __all__ = [
     "CallableWriter",

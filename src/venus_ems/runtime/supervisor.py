@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import anyio
 from anyio.abc import TaskStatus
 
+from ..clock import Clock
 from ..errors import EmsError
 from .actuator import ActuatorRegistry
-from .clock import Clock
 from .feature import Feature, FeatureContext, FeatureState
 
 if sys.version_info < (3, 11):  # pragma: no cover

@@ -12,9 +12,9 @@ from importlib.resources import files
 
 import anyio
 
+from ..clock import Clock
+from ..daemon import run_daemon
 from ..features import REGISTRY
-from ..runtime.app import run_daemon
-from ..runtime.clock import Clock
 from ..runtime.config import Config, parse_config
 from ..runtime.statusline import format_status
 from ..venus import open_monitor

@@ -14,7 +14,7 @@ from typing import Any
 
 import anyio
 
-from ..runtime.clock import Clock
+from ..clock import Clock
 from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
 from .venus.gx import SimulatedGx
 from .wiring import SiteGridMeter, SiteInverterBank

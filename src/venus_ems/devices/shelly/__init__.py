@@ -14,8 +14,8 @@ from typing import Literal
 
 import aiohttp
 
+from ...clock import Clock
 from ...errors import ConfigError, DeviceProtocolError
-from ...runtime.clock import Clock
 from ..http import decode_json, http_request
 from .device import ShellyDevice
 from .fields import ShellyInfo, parse_info

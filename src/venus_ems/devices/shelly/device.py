@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 
 import aiohttp
 
+from ...clock import Clock
 from ...errors import ConfigError
-from ...runtime.clock import Clock
 from ..base import DeviceIdentity, MeterReading, PowerReading
 from .fields import ShellyInfo
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import aiohttp
 
+from ...clock import Clock
 from ...errors import DeviceAuthError, DeviceProtocolError
-from ...runtime.clock import Clock
 from ..base import MeterReading, PhaseReading, PowerReading
 from ..http import basic_auth_header, decode_json, http_request
 from .device import ShellyDevice

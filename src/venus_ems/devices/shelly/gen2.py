@@ -21,8 +21,8 @@ from typing import Any
 
 import aiohttp
 
+from ...clock import Clock
 from ...errors import DeviceProtocolError
-from ...runtime.clock import Clock
 from ..base import MeterReading, PhaseReading, PowerReading
 from .device import ShellyDevice
 from .fields import ShellyInfo, number, obj, optional_number

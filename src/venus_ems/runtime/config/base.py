@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "DeviceInstance",
     "FeatureName",
+    "FeatureTable",
     "Generation",
     "Host",
     "Items",
@@ -26,6 +27,17 @@ class StrictModel(BaseModel):
     """Frozen, strict model: unknown keys are errors and TOML types are not coerced."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class FeatureTable(StrictModel):
+    """A table that enables one feature; ``feature`` is its ``"module:factory"``.
+
+    The feature registry is derived from these declarations (``Config.feature_tables``), so a
+    new feature is one config model with its ``feature`` line and one module in ``features/``.
+    """
+
+    feature: ClassVar[str]
+    enabled: bool = False
 
 
 T = TypeVar("T")

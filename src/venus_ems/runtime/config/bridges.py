@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from .base import Items, PublishTopic, StrictModel, check_publish_topic
+from .base import FeatureTable, Items, PublishTopic, StrictModel, check_publish_topic
 
 __all__ = ["ExportConfig", "MqttExporterConfig", "TimeToGoConfig"]
 
@@ -75,10 +75,11 @@ class ExportConfig(StrictModel):
         return self
 
 
-class MqttExporterConfig(StrictModel):
+class MqttExporterConfig(FeatureTable):
     """Chosen D-Bus values to MQTT, on change with a rate limit; optional HA discovery."""
 
-    enabled: bool = False
+    feature = "venus_ems.features.mqtt_exporter:build"
+
     rate_limit_s: float = Field(default=1.0, ge=0.0, le=3600.0)
     retain: bool = True
     payload: Literal["plain", "json"] = "plain"
@@ -94,10 +95,11 @@ class MqttExporterConfig(StrictModel):
         return self
 
 
-class TimeToGoConfig(StrictModel):
+class TimeToGoConfig(FeatureTable):
     """Battery time-to-go when the BMS does not provide it (seconds)."""
 
-    enabled: bool = False
+    feature = "venus_ems.features.time_to_go:build"
+
     smoothing_s: float = Field(default=60.0, ge=0.0, le=3600.0)
     update_interval_s: float = Field(default=5.0, ge=1.0, le=600.0)
     capacity_wh: float | None = Field(default=None, gt=0.0, le=10_000_000.0)

@@ -7,21 +7,22 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from .base import Items, StrictModel
+from .base import FeatureTable, Items
 
 __all__ = ["EssControlConfig", "OutputLimiterConfig"]
 
 _MAX_W = 100_000.0
 
 
-class EssControlConfig(StrictModel):
+class EssControlConfig(FeatureTable):
     """ESS grid control: one mode at a time, via the hub4 override or mode-3 setpoints.
 
     Powers in W, setpoints + = import; battery current in A, + = charging; inverter power
     in W, + = inverting (AC out of the Multi), - = charging from AC.
     """
 
-    enabled: bool = False
+    feature = "venus_ems.features.ess_control:build"
+
     mode: Literal["grid_target", "inverter_power", "battery_current", "soc_target"] = "grid_target"
     grid_target: Literal["zero_export", "export_cap", "import_cap", "fixed"] = "zero_export"
     target_w: float = Field(default=0.0, ge=-_MAX_W, le=_MAX_W)
@@ -77,10 +78,11 @@ def _check_vebus(name: str) -> str:
     return name
 
 
-class OutputLimiterConfig(StrictModel):
+class OutputLimiterConfig(FeatureTable):
     """Cap the Multi's AC output (W, total or per phase) in gradual steps."""
 
-    enabled: bool = False
+    feature = "venus_ems.features.output_limiter:build"
+
     limit_w: float | None = Field(default=None, gt=0.0, le=_MAX_W)
     per_phase: bool = False
     phase_limits_w: Items[Annotated[float, Field(gt=0.0, le=_MAX_W)]] | None = None

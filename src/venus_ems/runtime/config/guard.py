@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Items, StrictModel
+from .base import FeatureTable, Items
 
 __all__ = ["GUARD_CHECKS", "GuardCheck", "SettingsGuardConfig"]
 
@@ -21,9 +21,10 @@ GUARD_CHECKS: tuple[GuardCheck, ...] = (
 )
 
 
-class SettingsGuardConfig(StrictModel):
+class SettingsGuardConfig(FeatureTable):
     """Checks at start and on every change; reads only, unless a check is listed in ``fix``."""
 
-    enabled: bool = False
+    feature = "venus_ems.features.settings_guard:build"
+
     fix: Items[GuardCheck] = ()
     legal_feed_in_cap_w: float | None = Field(default=None, ge=0.0, le=100_000.0)

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 from .base import (
     DeviceInstance,
     FeatureName,
+    FeatureTable,
     Generation,
     Host,
     Items,
@@ -39,11 +40,10 @@ class GridChannelConfig(StrictModel):
     invert: bool = False
 
 
-class _ShellyCommon(StrictModel):
+class _ShellyCommon(FeatureTable):
     """Options every Shelly-based meter has."""
 
     name: FeatureName
-    enabled: bool = False
     host: Host
     generation: Generation = "auto"
     username: str | None = Field(default=None, min_length=1)
@@ -65,6 +65,8 @@ class _ShellyCommon(StrictModel):
 
 class GridMeterConfig(_ShellyCommon):
     """A Shelly energy meter published as ``com.victronenergy.grid`` (+ power = import)."""
+
+    feature = "venus_ems.features.grid_meter:build"
 
     poll_interval_s: float = Field(default=1.0, ge=0.1, le=1.0)
     phases: Literal[1, 3] = 3
@@ -99,6 +101,8 @@ class GridMeterConfig(_ShellyCommon):
 class PvMeterConfig(_ShellyCommon):
     """A Shelly switch/PM meter published as ``com.victronenergy.pvinverter`` (+ = producing)."""
 
+    feature = "venus_ems.features.pv_meter:build"
+
     poll_interval_s: float = Field(default=1.0, ge=0.1, le=60.0)
     channel: int = Field(default=0, ge=0, le=3)
     phase: Phase = "L1"
@@ -111,11 +115,12 @@ class PvMeterConfig(_ShellyCommon):
         return self
 
 
-class TemperatureConfig(StrictModel):
+class TemperatureConfig(FeatureTable):
     """MQTT topics published as one ``com.victronenergy.temperature`` service (degC, %, hPa)."""
 
+    feature = "venus_ems.features.temperature:build"
+
     name: FeatureName
-    enabled: bool = False
     topic: SubscribeTopic
     humidity_topic: SubscribeTopic | None = None
     pressure_topic: SubscribeTopic | None = None

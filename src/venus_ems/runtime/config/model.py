@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator
+from typing import get_args, get_origin
 
 from pydantic import BaseModel, Field, model_validator
 
-from .base import Items, StrictModel
+from .base import FeatureTable, Items, StrictModel
 from .bridges import MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
 from .general import GeneralConfig, MqttConfig
@@ -36,27 +37,32 @@ class Config(StrictModel):
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
 
+    @classmethod
+    def feature_tables(cls) -> dict[str, tuple[type[FeatureTable], bool]]:
+        """Table name -> (its config model, True for ``[[arrays]]``), in declaration order."""
+        out: dict[str, tuple[type[FeatureTable], bool]] = {}
+        for name, info in cls.model_fields.items():
+            kind = info.annotation
+            is_list = get_origin(kind) is tuple
+            model = get_args(kind)[0] if is_list else kind
+            if isinstance(model, type) and issubclass(model, FeatureTable):
+                out[name] = (model, is_list)
+        return out
+
+    def enabled_items(self) -> list[tuple[str, FeatureTable]]:
+        """(name, table config) of each enabled feature, e.g. ``grid_meter.house``, in order."""
+        out: list[tuple[str, FeatureTable]] = []
+        for table, (_, is_list) in self.feature_tables().items():
+            value = getattr(self, table)
+            if is_list:
+                out.extend((f"{table}.{item.name}", item) for item in value if item.enabled)
+            elif value.enabled:
+                out.append((table, value))
+        return out
+
     def enabled_features(self) -> list[str]:
         """Names of the enabled features, e.g. ``grid_meter.house``, ``ess_control``."""
-        out = [
-            f"{table}.{item.name}"
-            for table, items in (
-                ("grid_meter", self.grid_meter),
-                ("pv_meter", self.pv_meter),
-                ("temperature", self.temperature),
-            )
-            for item in items
-            if item.enabled
-        ]
-        singles = (
-            ("mqtt_exporter", self.mqtt_exporter.enabled),
-            ("time_to_go", self.time_to_go.enabled),
-            ("ess_control", self.ess_control.enabled),
-            ("output_limiter", self.output_limiter.enabled),
-            ("settings_guard", self.settings_guard.enabled),
-        )
-        out.extend(name for name, on in singles if on)
-        return out
+        return [name for name, _ in self.enabled_items()]
 
     def secret_values(self) -> frozenset[str]:
         """Every non-empty secret in this config (for the log redaction filter)."""

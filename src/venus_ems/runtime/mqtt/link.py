@@ -26,8 +26,8 @@ import aiomqtt
 import anyio
 from anyio.abc import TaskStatus
 
+from ...clock import Clock, RealClock
 from ...errors import ConfigError, DeviceAuthError, DeviceConnectionError, DeviceError
-from ..clock import Clock, RealClock
 from ..config import MqttConfig
 from ..logging import redact
 from .topics import (

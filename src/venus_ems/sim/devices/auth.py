@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 
 __all__ = ["DigestSha256", "basic_credentials_ok", "parse_digest_header"]
 

@@ -30,8 +30,8 @@ import anyio
 import anyio.abc
 from aiohttp import web
 
+from ...clock import Clock, RealClock
 from ...errors import ConfigError
-from ...runtime.clock import Clock, RealClock
 
 __all__ = ["FAULT_MODES", "EmulatorServer", "FaultMode", "Faults"]
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, Protocol, runtime_checkable
 
-from ...runtime.clock import Clock, RealClock
+from ...clock import Clock, RealClock
 
 __all__ = [
     "AcValues",

@@ -37,7 +37,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 from .auth import basic_credentials_ok
 from .faults import EmulatorServer
 from .inverters import InverterBank, InverterStatus

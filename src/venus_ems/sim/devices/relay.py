@@ -8,7 +8,7 @@ from typing import Any
 
 import anyio
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 from .sources import SwitchSource
 
 __all__ = ["RelayControl"]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 from .counters import MinuteEnergy
 from .relay import RelayControl
 from .shelly_rpc import no_handler, param_bool, param_number

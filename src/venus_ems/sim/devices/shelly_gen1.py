@@ -27,8 +27,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from ...clock import Clock
 from ...errors import ConfigError
-from ...runtime.clock import Clock
 from .auth import basic_credentials_ok
 from .counters import MinuteEnergy
 from .faults import EmulatorServer

@@ -39,7 +39,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 from .auth import DigestSha256
 from .faults import EmulatorServer
 from .shelly_components import Component, check_action

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 from .relay import RelayControl
 from .shelly_components import (
     Em1Component,

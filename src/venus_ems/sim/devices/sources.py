@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, runtime_checkable
 
-from ...runtime.clock import Clock, RealClock
+from ...clock import Clock, RealClock
 
 __all__ = [
     "MemorySwitch",

@@ -10,7 +10,7 @@ from ..physics import Site, SiteState
 from .catalog import DAY_S, Scenario, get_scenario
 
 if TYPE_CHECKING:
-    from ...runtime.clock import Clock
+    from ...clock import Clock
 
 __all__ = [
     "Controller",

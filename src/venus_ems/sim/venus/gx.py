@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskStatus
 
-from ...runtime.clock import Clock
+from ...clock import Clock
 from ...venus import Monitor, open_monitor
 from ..physics import SETTING_PATHS, Site, SiteState
 from ..scenarios import Scenario, ScenarioDriver

@@ -14,15 +14,15 @@ from collections.abc import Sequence
 import anyio
 from anyio.abc import TaskStatus
 
-from ..features import create_features
-from ..venus import SettingsClient, open_monitor
-from .actuator import ActuatorRegistry
 from .clock import Clock, RealClock
-from .config import Config
-from .feature import Feature, FeatureContext
-from .mqtt import MqttLink
-from .status import StatusPublisher
-from .supervisor import Supervisor
+from .features import create_features
+from .runtime.actuator import ActuatorRegistry
+from .runtime.config import Config
+from .runtime.feature import Feature, FeatureContext
+from .runtime.mqtt import MqttLink
+from .runtime.status import StatusPublisher
+from .runtime.supervisor import Supervisor
+from .venus import SettingsClient, open_monitor
 
 __all__ = ["run_daemon"]
 
