@@ -155,7 +155,8 @@ class DeviceRegistration:
             if item is not None:
                 item.set(coerce_value(item.spec.dbus_type, extra.value))
         if new_class:  # last: a failing hook leaves the service under its old name
-            self.name = f"com.victronenergy.{record.device_class}.{self._suffix}"
+            vendor = self.name.rsplit(".", 2)[0]  # com.victronenergy
+            self.name = f"{vendor}.{record.device_class}.{self._suffix}"
 
     def _setting_changed(self, record: DeviceRecord, name: str, value: Value) -> None:
         """Act on a change of one of the device's settings, whoever made it."""

@@ -78,10 +78,13 @@ class Service(DeviceRegistration):
         )
         self._suffix = ""
         if record is not None and record.request.roles:
-            prefix = f"com.victronenergy.{record.device_class}."
-            if not name.startswith(prefix) or "." in name[len(prefix) :]:
-                raise ValueError(f"{name!r} must be {prefix}<suffix> to change its role")
-            self._suffix = name[len(prefix) :]
+            labels = name.split(".")
+            if len(labels) != 4 or labels[2] != record.device_class:
+                raise ValueError(
+                    f"{name!r}: a service that changes its role is named "
+                    f"<vendor>.<vendor>.{record.device_class}.<suffix>"
+                )
+            self._suffix = labels[3]
         self.name = name
         self._address = address
         self._tree = PathTree()
