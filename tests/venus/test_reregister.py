@@ -280,5 +280,11 @@ async def test_a_taken_name_takes_the_service_off_the_bus(bus_address, caplog):
                 await until(lambda: not svc.registered)
             assert "cannot take the name back" in caplog.text
             await until(lambda: mon.service(GRID) is None)
+            # still reachable by its unique name: the next change tries again, and succeeds
+            unique = svc.bus.unique_name
+            back = [Variant("s", "grid")]
+            assert await call(mon.bus, unique, "/Role", BUSITEM, "SetValue", "v", back) == [0]
+            await until(lambda: svc.registered and mon.service(GRID) is not None)
+            assert mon.get(GRID, "/Role") == "grid"
     finally:
         squatter.disconnect()

@@ -177,7 +177,7 @@ class DeviceRegistration:
         if parsed == (record.device_class, record.instance):
             return
         record.device_class, record.instance = parsed
-        if self._registered:
+        if self._bus is not None:  # registered, or off the bus after a failed attempt: retry
             self._reregister()
 
     def _reregister(self) -> None:
