@@ -73,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no GX grid meter: follow the lowest-instance grid service on the bus",
     )
+    sim.add_argument(
+        "--bus-settings",
+        action="store_true",
+        help="keep settings in the com.victronenergy.settings already on --bus (e.g. Victron's "
+        "localsettings) instead of starting one",
+    )
     sim.add_argument("--shelly-port", type=int, default=0, help="port of the emulated Shelly")
     sim.add_argument("--opendtu-port", type=int, default=0, help="port of the emulated OpenDTU")
 
@@ -161,6 +167,7 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
             clock=clock,
             start_s=start,
             external_meter=args.external_meter,
+            bus_settings=args.bus_settings,
             shelly_port=args.shelly_port,
             opendtu_port=args.opendtu_port,
         ) as sim,
@@ -238,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "sim":
             if args.list:
                 return _list_scenarios()
+            if args.bus_settings and not args.bus:
+                raise ConfigError("--bus-settings needs --bus: a new private bus has no settings")
             return _with_bus(args.bus, _sim, args, _sim_clock(args.speed))
         if args.command == "demo":
             return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))

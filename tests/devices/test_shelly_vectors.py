@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from venus_ems.clock import SteppedClock
 from venus_ems.devices import PhaseReading
-from venus_ems.devices.shelly.fields import parse_info
+from venus_ems.devices.shelly.fields import firmware_version, parse_info
 from venus_ems.devices.shelly.gen1 import parse_emeters, parse_plug_meter, parse_relay
 from venus_ems.devices.shelly.gen2 import (
     Inventory,
@@ -118,7 +118,9 @@ def test_gen1_relay_response(vector):
 def test_gen1_shelly_info(vector):
     info = parse_info(vector("shelly-gen1-plugs-shelly-info.json"))
     assert (info.generation, info.model, info.mac) == (1, "SHPLG-S", "AABBCCDDEEFF")
-    assert info.firmware == "20230913-113421/v1.14.0-gcb84623"
+    assert info.firmware == "1.14.0"  # the version a user reads; the build id is kept apart
+    assert info.firmware_build == "20230913-113421/v1.14.0-gcb84623"
+    assert info.identity.firmware_build == info.firmware_build
     assert info.auth is False
     assert info.name == "Test Name"
     assert (info.num_meters, info.num_outputs, info.channels) == (1, 1, 0)
@@ -219,9 +221,33 @@ def test_gen2_shelly_info(vector):
     assert info.app == "Pro3EM"
     assert info.device_id == "shellypro3em-aabbccddeeff"
     assert info.profile == "triphase"
-    assert info.firmware == "20231219-134001/1.1.0-g34b5d4f"
+    assert info.firmware == "1.1.0"  # "ver"
+    assert info.firmware_build == "20231219-134001/1.1.0-g34b5d4f"  # "fw_id"
+    assert (info.identity.firmware, info.identity.firmware_build) == ("1.1.0", info.firmware_build)
     assert info.auth is False
     assert info.product_name == "Shelly Pro 3EM"
+    # without "ver" the version comes out of the build id; with neither it is a protocol error
+    doc = vector("shelly-gen2-pro3em-shelly-info.json")
+    del doc["ver"]
+    assert parse_info(doc).firmware == "1.1.0"
+    del doc["fw_id"]
+    with pytest.raises(DeviceProtocolError, match="'ver'"):
+        parse_info(doc)
+
+
+@pytest.mark.parametrize(
+    ("build", "version"),
+    [
+        ("20230913-113421/v1.14.0-gcb84623", "1.14.0"),
+        ("20241011-114455/1.4.4-g6d2a586", "1.4.4"),
+        ("20240220-105449/1.2.0-beta1-g5d7d3a8", "1.2.0-beta1"),
+        ("20191112-145151/v1.5.5@81e7a7b6", "1.5.5"),
+        ("no version in here", "no version in here"),
+        ("", ""),
+    ],
+)
+def test_firmware_version_out_of_a_build_id(build, version):
+    assert firmware_version(build) == version
 
 
 # --- RPC frames -------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from venus_ems.sim.devices import (
     pro_3em,
     pro_em,
 )
+from venus_ems.venus.specs import METER_ROLES
 
 pytestmark = pytest.mark.anyio
 approx = pytest.approx
@@ -69,7 +70,10 @@ async def test_publishes_every_grid_path_once_per_poll(bus_address, clock, tmp_p
         assert run.get("/Ac/Energy/Reverse") == approx(0.7)
         assert run.get("/NrOfPhases") == 3
         assert run.get("/Role") == "grid"
-        assert run.get("/AllowedRoles") == ["grid"]
+        assert run.get("/AllowedRoles") == list(METER_ROLES)
+        assert run.get("/FirmwareVersion") == "1.1.0"  # "ver"; the build id is kept apart
+        assert run.get("/FirmwareBuild") == "20231219-134001/1.1.0-g34b5d4f"
+        assert {"/IsGenericEnergyMeter", "/Position"}.isdisjoint(run.paths())  # other roles
         assert run.get("/RefreshTime") == 1000
         assert run.get("/Connected") == 1
         assert run.get("/ProductName") == "Shelly Pro 3EM"

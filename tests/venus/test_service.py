@@ -50,6 +50,7 @@ async def test_whole_tree_answers_the_moment_the_name_appears(bus_address):
         "/ProductId",
         "/ProductName",
         "/FirmwareVersion",
+        "/FirmwareBuild",
         "/HardwareVersion",
         "/Connected",
     } <= set(items)

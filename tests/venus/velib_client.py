@@ -5,6 +5,13 @@ on ``/``), reports the dbus-python types it received, then listens for Propertie
 ItemsChanged with a GLib main loop and reports each as one JSON line.
 
     /usr/bin/python3 velib_client.py ADDRESS SERVICE SIGNALS TIMEOUT_S
+
+``--monitor`` follows services of some classes as velib's DbusMonitor does: the DeviceInstance
+is read once, when a service is scanned (at start and on NameOwnerChanged with a new owner);
+a service whose owner left is forgotten. It prints ``{"services": {name: instance}}`` after
+every change of that list (what systemcalc's ``get_service_list`` would answer).
+
+    /usr/bin/python3 velib_client.py ADDRESS --monitor TIMEOUT_S CLASS...
 """
 
 import json
@@ -57,9 +64,61 @@ def scan_all(address):
     print(json.dumps(out), flush=True)
 
 
+def monitor(address, timeout, classes):
+    """velib DbusMonitor's discovery: scan-time instances, rescans on NameOwnerChanged."""
+    DBusGMainLoop(set_as_default=True)
+    bus = dbus.bus.BusConnection(address)
+    services = {}  # name -> device instance, as read by the scan
+
+    def wanted(name):
+        return name.startswith("com.victronenergy.") and ".".join(name.split(".")[:3]) in classes
+
+    def report():
+        print(json.dumps({"services": dict(sorted(services.items()))}), flush=True)
+
+    def scan(name):
+        try:
+            items = bus.call_blocking(name, "/", BUSITEM, "GetItems", "", [])
+        except dbus.exceptions.DBusException:
+            return False
+        if "/DeviceInstance" not in items:
+            return False
+        services[name] = int(items["/DeviceInstance"]["Value"])
+        return True
+
+    def owner_changed(name, old, new):
+        if not wanted(name):
+            return False
+        if new != "":
+            scan(name)
+        elif name in services:
+            del services[name]
+        report()
+        return False
+
+    def on_owner(name, old, new):  # deferred to the main loop, as velib does
+        GLib.idle_add(owner_changed, str(name), str(old), str(new))
+
+    rule = {"signal_name": "NameOwnerChanged", "dbus_interface": "org.freedesktop.DBus"}
+    try:
+        bus.add_signal_receiver(on_owner, arg0namespace="com.victronenergy", **rule)
+    except TypeError:  # dbus-python without arg0namespace: velib then subscribes unfiltered
+        bus.add_signal_receiver(on_owner, **rule)
+    for name in bus.list_names():
+        if wanted(str(name)):
+            scan(str(name))
+    report()
+    loop = GLib.MainLoop()
+    GLib.timeout_add(int(timeout * 1000), loop.quit)
+    loop.run()
+
+
 def main():
     if sys.argv[2] == "--all":
         scan_all(sys.argv[1])
+        return
+    if sys.argv[2] == "--monitor":
+        monitor(sys.argv[1], float(sys.argv[3]), set(sys.argv[4:]))
         return
     address, name, expected, timeout = (
         sys.argv[1],

@@ -27,13 +27,18 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class DeviceIdentity:
-    """What a device says about itself: product name, model code, serial (MAC), firmware."""
+    """What a device says about itself: product name, model code, serial (MAC), firmware.
+
+    ``firmware`` is the version a user reads (``1.1.0``); ``firmware_build`` the full build id
+    when the device reports one (``20231219-134001/1.1.0-g34b5d4f``), else empty.
+    """
 
     product_name: str
     model: str
     serial: str
     firmware: str
     generation: int
+    firmware_build: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,11 @@ A failed poll keeps the last values for ``hold_s``; then ``/Connected`` = 0 and 
 measurement is invalid (never 0 W) until the meter answers again, which is tried every poll.
 ``/ProductId`` is 0xFFFF (not a Victron product, so no model-specific handling applies) and
 ``/DeviceType`` 0; the VRM instance is allocated for ``venusems_grid_<name>``, so it stays
-when the Shelly is replaced.
+when the Shelly is replaced. Like a Victron meter, the user may switch the role on the GX
+(``/Role``: grid, pvinverter, genset, acload, evcharger, heatpump): the service is then
+published again as ``com.victronenergy.<role>.venusems_<name>`` with the same measurements
+(power as measured: + = into the load side of the CT), ``/IsGenericEnergyMeter`` = 1 and a
+``/Position``; the choice is kept in localsettings.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from ..devices.shelly import ShellyDevice
 from ..errors import ConfigError
 from ..runtime.config import GridMeterConfig
 from ..venus import Service
-from ..venus.specs import add_grid_paths, grid_measurements
+from ..venus.specs import METER_ROLES, add_grid_paths, grid_measurements
 from .counters import split_energy
 from .shelly_meter import ShellyMeterFeature
 
@@ -49,6 +53,7 @@ class GridMeter(ShellyMeterFeature):
     service_class: ClassVar[str] = "grid"
     settings_group: ClassVar[str] = "GridMeter"
     product_label: ClassVar[str] = "Shelly energy meter"
+    roles: ClassVar[tuple[str, ...]] = METER_ROLES
     config: GridMeterConfig
 
     def __init__(self, config: GridMeterConfig, *, save_interval_s: float = 60.0) -> None:

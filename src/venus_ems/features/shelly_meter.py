@@ -58,6 +58,8 @@ class ShellyMeterFeature(ABC):
     service_class: ClassVar[str]
     settings_group: ClassVar[str]
     product_label: ClassVar[str]
+    roles: ClassVar[tuple[str, ...]] = ()
+    """Classes the user may switch the service to through ``/Role`` (empty: fixed)."""
 
     def __init__(
         self, config: GridMeterConfig | PvMeterConfig, *, table: str, save_interval_s: float
@@ -139,7 +141,10 @@ class ShellyMeterFeature(ABC):
                 connected=0,
             ),
             device_instance=DeviceInstance(
-                self.service_class, preferred, f"venusems_{self.service_class}_{cfg.name}"
+                self.service_class,
+                preferred,
+                f"venusems_{self.service_class}_{cfg.name}",
+                roles=self.roles,
             ),
             address=address,
         )
@@ -241,6 +246,7 @@ class ShellyMeterFeature(ABC):
             {
                 "/ProductName": ident.product_name,
                 "/FirmwareVersion": ident.firmware,
+                "/FirmwareBuild": ident.firmware_build or None,
                 "/Serial": ident.serial,
             }
         )

@@ -3,6 +3,8 @@
 ``running_site()`` starts a :class:`SimulatedGx` on a bus and, on loopback, a Shelly Pro 3EM
 (an EM gen3 on a single-phase site) measuring the site's grid connection and, if the site has
 micro-inverters, an OpenDTU for them. It yields a :class:`SimHandles` with the URLs to use.
+With ``bus_settings`` the GX keeps its settings in the ``com.victronenergy.settings`` already
+on the bus (e.g. Victron's localsettings) instead of publishing its own.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ class SimHandles:
             "--dest=com.victronenergy.system /Dc/Battery/Soc com.victronenergy.BusItem.GetValue",
             f"Shelly {self.shelly.identity.model} measuring the grid: {self.shelly.url}",
         ]
+        if self.gx.local_settings is None:
+            lines.insert(2, "Settings: the com.victronenergy.settings already on the bus")
         if self.opendtu is not None:
             lines.append(f"OpenDTU for the micro-inverters:  {self.opendtu.url}")
         return "\n".join(lines)
@@ -69,15 +73,17 @@ async def running_site(
     external_meter: bool = False,
     shelly_port: int = 0,
     opendtu_port: int = 0,
+    bus_settings: bool = False,
     **gx_options: Any,
 ) -> AsyncIterator[SimHandles]:
-    """Start the GX and the emulators; stop them on exit."""
+    """Start the GX and the emulators; stop them on exit (options: see :class:`SimulatedGx`)."""
     gx = SimulatedGx(
         scenario,
         address=address,
         clock=clock,
         start_s=start_s,
         external_meter=external_meter,
+        bus_settings=bus_settings,
         **gx_options,
     )
     async with AsyncExitStack() as stack:

@@ -6,7 +6,7 @@ from .active import active_service
 from .bus import BusWriter, DBusCallError, call, connect, resolve_address
 from .codec import INVALID, SetResult, Value, format_text, unwrap, wrap
 from .monitor import Changes, Monitor, ServiceState, Subscription, open_monitor
-from .service import DeviceInstance, Identity, Service
+from .service import DeviceInstance, Identity, RoleHook, Service
 from .settings import SETTINGS_SERVICE, Setting, SettingsClient, add_settings
 from .tree import BUSITEM, PathSpec
 
@@ -21,6 +21,7 @@ __all__ = [
     "Identity",
     "Monitor",
     "PathSpec",
+    "RoleHook",
     "Service",
     "ServiceState",
     "SetResult",

@@ -6,15 +6,19 @@ sends one PropertiesChanged; changes made inside ``with service.batch():`` (or t
 :meth:`Service.update`) go out as one ItemsChanged. When the connection's send buffer is over
 its high-water mark, changes are parked per path (latest value wins) and sent as soon as it
 drains, so a burst costs bounded memory and loses no final value.
+
+A service with a :class:`DeviceInstance` takes its class and VRM instance from localsettings
+and follows changes to them the way Victron's drivers do: it releases its name and requests it
+again (under ``com.victronenergy.<new class>.<suffix>`` after a role change) with the whole tree
+already updated, because velib's DbusMonitor (systemcalc, VRM logging) reads ``/DeviceInstance``
+only when it scans a service.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -23,9 +27,8 @@ from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameRepl
 from dbus_fast.aio import MessageBus
 from dbus_fast.validators import is_bus_name_valid
 
-from .. import __version__
 from ..errors import BusError
-from .bus import BusWriter, add_match, call, connect, writer_of
+from .bus import BusWriter, connect, writer_of
 from .codec import (
     INVALID,
     SetResult,
@@ -37,10 +40,11 @@ from .codec import (
     unwrap,
     wrap,
 )
-from .settings import SETTINGS_SERVICE, Setting, add_settings, parse_class_instance
+from .device import DeviceInstance, DeviceRecord, Identity
+from .registration import DeviceRegistration, RoleHook
 from .tree import BUSITEM, Item, PathSpec, PathTree, limit_variant
 
-__all__ = ["DeviceInstance", "Identity", "Service"]
+__all__ = ["DeviceInstance", "Identity", "RoleHook", "Service"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -50,52 +54,12 @@ _INTROSPECTABLE = "org.freedesktop.DBus.Introspectable"
 _UNKNOWN_OBJECT = "org.freedesktop.DBus.Error.UnknownObject"
 _UNKNOWN_METHOD = "org.freedesktop.DBus.Error.UnknownMethod"
 _INVALID_ARGS = "org.freedesktop.DBus.Error.InvalidArgs"
-_UNIQUE_ID = re.compile(r"[A-Za-z0-9_]+")
-
 _INT = PathSpec("i")
 _STR = PathSpec("s")
 _ANY = PathSpec("v")
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceInstance:
-    """Request a VRM device instance from localsettings (``/Settings/Devices``).
-
-    ``unique_id`` must be stable for the physical device (driver prefix + serial); the
-    ``fallback`` (default: ``preferred``) is used when no settings service runs.
-    """
-
-    device_class: str
-    preferred: int
-    unique_id: str
-    fallback: int | None = None
-
-    def __post_init__(self) -> None:
-        """Reject ids that cannot be a settings path segment."""
-        if not _UNIQUE_ID.fullmatch(self.unique_id) or not _UNIQUE_ID.fullmatch(self.device_class):
-            raise ValueError("device_class and unique_id must match [A-Za-z0-9_]+")
-
-    @property
-    def setting_path(self) -> str:
-        """Where localsettings keeps ``"<class>:<instance>"`` for this device."""
-        return f"/Settings/Devices/{self.unique_id}/ClassAndVrmInstance"
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Values of the mandatory paths (``/Mgmt/*``, ``/Product*``, versions, ``/Connected``)."""
-
-    product_name: str
-    product_id: int | None = 0
-    connection: str = "venus-ems"
-    firmware_version: int | str | None = None
-    hardware_version: int | str | None = None
-    process_name: str = "venus-ems"
-    process_version: str = __version__
-    connected: int = 1
-
-
-class Service:
+class Service(DeviceRegistration):
     """One published D-Bus service on its own connection; register with ``async with``."""
 
     def __init__(
@@ -109,12 +73,24 @@ class Service:
         """Declare a service; paths are added before :meth:`register` claims ``name``."""
         if not is_bus_name_valid(name) or name.startswith(":"):
             raise ValueError(f"invalid bus name {name!r}")
+        record = (
+            DeviceRecord(device_instance) if isinstance(device_instance, DeviceInstance) else None
+        )
+        self._suffix = ""
+        if record is not None and record.request.roles:
+            labels = name.split(".")
+            if len(labels) != 4 or labels[2] != record.device_class:
+                raise ValueError(
+                    f"{name!r}: a service that changes its role is named "
+                    f"<vendor>.<vendor>.{record.device_class}.<suffix>"
+                )
+            self._suffix = labels[3]
         self.name = name
         self._address = address
         self._tree = PathTree()
-        self._instance_req = (
-            device_instance if isinstance(device_instance, DeviceInstance) else None
-        )
+        self._record = record
+        self._role_hooks: list[RoleHook] = []
+        self._replies: dict[int, Callable[[Message], None]] = {}
         self._bus: MessageBus | None = None
         self._writer: BusWriter | None = None
         self._registered = False
@@ -129,15 +105,18 @@ class Service:
             self.add_path("/ProductId", identity.product_id, _INT)
             self.add_path("/ProductName", identity.product_name, _STR)
             self.add_path("/FirmwareVersion", identity.firmware_version, _ANY)
+            self.add_path("/FirmwareBuild", identity.firmware_build, _STR)
             self.add_path("/HardwareVersion", identity.hardware_version, _ANY)
             self.add_path("/Connected", identity.connected, _INT)
-        if device_instance is not None:
-            first = device_instance if isinstance(device_instance, int) else None
-            if isinstance(device_instance, DeviceInstance):
-                first = device_instance.fallback
-                if first is None:
-                    first = device_instance.preferred
-            self.add_path("/DeviceInstance", first, _INT)
+        if record is not None:
+            self.add_path("/DeviceInstance", record.instance, _INT)
+            roles = record.request.roles
+            if roles:
+                spec = PathSpec("s", writable=True, validator=roles.__contains__, max_length=32)
+                self.add_path("/Role", record.device_class, spec, on_write=self._role_written)
+                self.add_path("/AllowedRoles", list(roles), _ANY)
+        elif device_instance is not None:
+            self.add_path("/DeviceInstance", device_instance, _INT)
 
     # ----------------------------------------------------------------- paths and values
 
@@ -251,7 +230,10 @@ class Service:
         return self._registered
 
     async def register(self, *, timeout: float = 10.0) -> None:
-        """Connect, allocate /DeviceInstance, claim the name (DO_NOT_QUEUE); BusError if taken."""
+        """Connect, take class and instance from localsettings, claim the name (DO_NOT_QUEUE).
+
+        BusError if the name is taken or the bus does not answer within ``timeout``.
+        """
         if self._bus is not None:
             raise RuntimeError("service already registered")
         bus = await connect(self._address)
@@ -259,23 +241,22 @@ class Service:
             bus.add_message_handler(self._on_message)
             self._writer = writer_of(bus)
             with anyio.fail_after(timeout):
-                if self._instance_req is not None:
-                    instance = await self._allocate_instance(bus, self._instance_req)
-                    self._tree.items["/DeviceInstance"].set(instance)
+                if self._record is not None:
+                    await self._load_record(bus, self._record)
+                self._set_identity(initial=True)
+                # from here on a change of the record re-registers
+                self._bus, self._registered = bus, True
                 reply = await bus.request_name(self.name, NameFlag.DO_NOT_QUEUE)
             if reply is not RequestNameReply.PRIMARY_OWNER:
                 raise BusError(f"bus name {self.name} is already taken ({reply.name})")
-        except DBusError as err:
+        except BaseException as err:
+            self._bus, self._registered = None, False
             bus.disconnect()
-            raise BusError(f"cannot register {self.name}: {err}") from err
-        except TimeoutError:
-            bus.disconnect()
-            raise BusError(f"cannot register {self.name}: no answer in {timeout} s") from None
-        except BaseException:
-            bus.disconnect()
+            if isinstance(err, DBusError):
+                raise BusError(f"cannot register {self.name}: {err}") from err
+            if isinstance(err, TimeoutError):
+                raise BusError(f"cannot register {self.name}: no answer in {timeout} s") from None
             raise
-        self._bus = bus
-        self._registered = True
         _LOG.debug("registered %s with %d paths", self.name, len(self._tree.items))
 
     async def close(self, *, timeout: float = 2.0) -> None:
@@ -308,51 +289,6 @@ class Service:
     ) -> None:
         """Close on exit."""
         await self.close()
-
-    async def _allocate_instance(self, bus: MessageBus, req: DeviceInstance) -> int:
-        fallback = req.preferred if req.fallback is None else req.fallback
-        (has_settings,) = await call(
-            bus,
-            "org.freedesktop.DBus",
-            "/org/freedesktop/DBus",
-            "org.freedesktop.DBus",
-            "NameHasOwner",
-            "s",
-            [SETTINGS_SERVICE],
-        )
-        if not has_settings:
-            _LOG.info("%s: no settings service, DeviceInstance %d", self.name, fallback)
-            return fallback
-        await add_match(
-            bus,
-            f"type='signal',sender='{SETTINGS_SERVICE}',interface='{BUSITEM}',"
-            f"member='PropertiesChanged',path='{req.setting_path}'",
-        )
-        (result,) = await add_settings(
-            bus,
-            [Setting(req.setting_path, f"{req.device_class}:{req.preferred}")],
-            object_path="/Settings/Devices",
-        )
-        parsed = parse_class_instance(result.value)
-        if result.error or parsed is None:
-            _LOG.warning(
-                "%s: AddSettings gave %r (error %d)", self.name, result.value, result.error
-            )
-            return fallback
-        return parsed[1]
-
-    def _instance_setting_changed(self, msg: Message) -> None:
-        req = self._instance_req
-        if req is None or msg.path != req.setting_path or not msg.body:
-            return
-        props = msg.body[0]
-        parsed = parse_class_instance(unwrap(props.get("Value")))
-        if parsed is None:
-            return
-        if parsed[0] != req.device_class:
-            _LOG.warning("%s: class changed to %s in settings; ignored", self.name, parsed[0])
-            return
-        self["/DeviceInstance"] = parsed[1]
 
     # ----------------------------------------------------------------- change signals
 
@@ -440,9 +376,14 @@ class Service:
     # ----------------------------------------------------------------- incoming calls
 
     def _on_message(self, msg: Message) -> Message | bool | None:
-        if msg.message_type is not _CALL:
-            if msg.message_type is _SIGNAL and msg.member == "PropertiesChanged":
-                self._instance_setting_changed(msg)
+        mt = msg.message_type
+        if mt is not _CALL:
+            if mt is _SIGNAL:
+                self._on_signal(msg)
+            elif self._replies:
+                on_reply = self._replies.pop(msg.reply_serial, None)
+                if on_reply is not None:
+                    on_reply(msg)
             return None
         for handler in self._handlers:
             reply = handler(msg)
@@ -534,6 +475,9 @@ class Service:
             return SetResult.REJECTED
         if item.path in self._tree.items and item.set(value):
             self._changed(item.path, item, batched=False)
+            setting = None if self._record is None else self._record.setting_of_path(item.path)
+            if setting is not None:
+                self._store_setting(setting, value)
         return SetResult.OK
 
 

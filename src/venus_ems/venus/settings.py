@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dbus_fast import Variant
+from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
 from ..errors import BusError, ConfigError
@@ -23,6 +23,8 @@ __all__ = [
     "Setting",
     "SettingsClient",
     "add_settings",
+    "add_settings_message",
+    "parse_add_reply",
     "parse_class_instance",
 ]
 
@@ -86,6 +88,48 @@ def _entry(s: Setting, base: str) -> dict[str, Variant]:
     return d
 
 
+def add_settings_message(
+    settings: Sequence[Setting],
+    *,
+    object_path: str = "/",
+    destination: str = SETTINGS_SERVICE,
+) -> Message:
+    """The AddSettings call for ``settings`` on ``object_path``; ValueError if one is outside it."""
+    base = object_path.rstrip("/") or "/"
+    for s in settings:
+        if base != "/" and not s.path.startswith(base + "/"):
+            raise ValueError(f"{s.path} is not below {base}")
+    return Message(
+        destination=destination,
+        path=object_path,
+        interface=SETTINGS_INTERFACE,
+        member="AddSettings",
+        signature="aa{sv}",
+        body=[[_entry(s, base) for s in settings]],
+    )
+
+
+def parse_add_reply(settings: Sequence[Setting], body: Any) -> list[AddResult]:
+    """One :class:`AddResult` per setting from an AddSettings reply body; BusError if malformed."""
+    entries = body[0] if isinstance(body, list) and body else None
+    if not isinstance(entries, list) or len(entries) != len(settings):
+        count = len(entries) if isinstance(entries, list) else "no"
+        raise BusError(f"AddSettings answered {count} entries for {len(settings)}")
+    out: list[AddResult] = []
+    for s, r in zip(settings, entries, strict=True):
+        if not isinstance(r, dict):
+            raise BusError(f"AddSettings answered {r!r} for {s.path}")
+        err = unwrap(r.get("error"))
+        out.append(
+            AddResult(
+                s.path,
+                err if isinstance(err, int) and not isinstance(err, bool) else 0,
+                unwrap(r["value"]) if "value" in r else None,
+            )
+        )
+    return out
+
+
 async def add_settings(
     bus: MessageBus,
     settings: Sequence[Setting],
@@ -97,10 +141,7 @@ async def add_settings(
     """One batched AddSettings call on ``object_path``; raises BusError if the call fails."""
     if not settings:
         return []
-    base = object_path.rstrip("/") or "/"
-    for s in settings:
-        if base != "/" and not s.path.startswith(base + "/"):
-            raise ValueError(f"{s.path} is not below {base}")
+    msg = add_settings_message(settings, object_path=object_path, destination=destination)
     reply = await call(
         bus,
         destination,
@@ -108,22 +149,10 @@ async def add_settings(
         SETTINGS_INTERFACE,
         "AddSettings",
         "aa{sv}",
-        [[_entry(s, base) for s in settings]],
+        msg.body,
         timeout=timeout,
     )
-    out: list[AddResult] = []
-    for s, r in zip(settings, reply[0], strict=False):
-        err = r.get("error")
-        out.append(
-            AddResult(
-                s.path,
-                int(unwrap(err)) if err is not None else 0,  # type: ignore[arg-type]
-                unwrap(r["value"]) if "value" in r else None,
-            )
-        )
-    if len(out) != len(settings):
-        raise BusError(f"AddSettings answered {len(out)} entries for {len(settings)}")
-    return out
+    return parse_add_reply(settings, reply)
 
 
 class SettingsClient:

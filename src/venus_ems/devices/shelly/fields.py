@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from ..base import DeviceIdentity
 __all__ = [
     "ShellyInfo",
     "bool_field",
+    "firmware_version",
     "number",
     "obj",
     "optional_number",
@@ -106,6 +108,9 @@ def _count(doc: Mapping[str, Any], key: str) -> int:
 class ShellyInfo:
     """``/shelly``: generation (1..4), model code, MAC, firmware, whether auth is on.
 
+    ``firmware`` is the version (gen2+ ``ver``; on gen1 taken from ``fw``), ``firmware_build``
+    the build id (gen2+ ``fw_id``, gen1 ``fw``).
+
     ``model`` is the gen1 ``type`` (``SHEM-3``) or the gen2+ ``model`` (``SPEM-003CEBEU``);
     ``app`` (gen2+, e.g. ``Pro3EM``) and ``device_id`` (``shellypro3em-<mac>``) are empty on
     gen1. ``channels`` is the CT channel count of a gen1 meter, ``num_outputs``/``num_meters``
@@ -124,6 +129,7 @@ class ShellyInfo:
     channels: int = 0
     num_outputs: int = 0
     num_meters: int = 0
+    firmware_build: str = ""
 
     @property
     def product_name(self) -> str:
@@ -136,7 +142,12 @@ class ShellyInfo:
     def identity(self) -> DeviceIdentity:
         """The generic identity (serial = MAC)."""
         return DeviceIdentity(
-            self.product_name, self.model, self.mac, self.firmware, self.generation
+            self.product_name,
+            self.model,
+            self.mac,
+            self.firmware,
+            self.generation,
+            firmware_build=self.firmware_build,
         )
 
 
@@ -153,11 +164,13 @@ def parse_info(doc: Any) -> ShellyInfo:
         channels = doc.get("num_emeters")
         if not isinstance(channels, int) or isinstance(channels, bool):
             channels = GEN1_METERS.get(model, 0)
+        build = _text(doc, "fw", where, required=False)
         return ShellyInfo(
             generation=1,
             model=model,
             mac=mac,
-            firmware=_text(doc, "fw", where, required=False),
+            firmware=firmware_version(build),
+            firmware_build=build,
             auth=bool_field(doc, "auth", where),
             name=name,
             channels=channels,
@@ -167,14 +180,29 @@ def parse_info(doc: Any) -> ShellyInfo:
     if isinstance(gen, bool) or not isinstance(gen, int) or gen < 2:
         raise DeviceProtocolError(f"{where}: 'gen' is not a generation >= 2: {gen!r}")
     profile = doc.get("profile")
+    build = _text(doc, "fw_id", where, required=False)
     return ShellyInfo(
         generation=gen,
         model=_text(doc, "model", where),
         mac=mac,
-        firmware=_text(doc, "fw_id", where, required=False) or _text(doc, "ver", where),
+        firmware=_text(doc, "ver", where, required=not build) or firmware_version(build),
+        firmware_build=build,
         auth=bool_field(doc, "auth_en", where),
         name=name,
         app=_text(doc, "app", where, required=False),
         device_id=_text(doc, "id", where),
         profile=profile if isinstance(profile, str) else None,
     )
+
+
+_BUILD_VERSION = re.compile(r"/v?(\d+\.\d+(?:\.\d+)?(?:-(?!g[0-9a-f]+$)[A-Za-z0-9.]+)?)")
+
+
+def firmware_version(build: str) -> str:
+    """The version inside a Shelly build id: ``20230913-113421/v1.14.0-gcb84623`` -> ``1.14.0``.
+
+    A pre-release keeps its tag (``.../1.5.0-beta1-g1234567`` -> ``1.5.0-beta1``); a text
+    without a version is returned as it is.
+    """
+    found = _BUILD_VERSION.search(build)
+    return found.group(1) if found else build

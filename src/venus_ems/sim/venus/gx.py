@@ -6,21 +6,26 @@ second the services are refreshed. ESS settings live in localsettings
 physics; a value the physics refuses is put back. With ``external_meter`` the GX publishes no
 grid meter of its own: like systemcalc and hub4control, it follows the ``com.victronenergy.grid``
 service with the lowest DeviceInstance on the bus (e.g. venus-ems's Shelly bridge reading an
-emulated Shelly that measures this site).
+emulated Shelly that measures this site). With ``bus_settings`` the GX publishes no
+``com.victronenergy.settings`` of its own: it keeps its settings in the one already on the bus
+(Victron's localsettings, or another process's), through AddSettings and change signals, as
+Victron's services do.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import anyio
-from anyio.abc import TaskStatus
+from anyio.abc import TaskGroup, TaskStatus
 
 from ...clock import Clock
-from ...venus import Monitor, open_monitor
+from ...errors import BusError, ConfigError
+from ...venus import SETTINGS_SERVICE, Monitor, Setting, SettingsClient, Value, open_monitor
 from ..physics import SETTING_PATHS, Site, SiteState
 from ..scenarios import Scenario, ScenarioDriver
 from .services import SimServices
@@ -70,10 +75,17 @@ class SimulatedGx:
         external_meter: bool = False,
         settings_file: Path | None = None,
         settings: Mapping[str, Any] | None = None,
+        bus_settings: bool = False,
     ) -> None:
-        """``start_s``: scenario second the run starts at; ``settings``: ESS overrides at start."""
+        """``start_s``: scenario second the run starts at; ``settings``: ESS overrides at start.
+
+        ``bus_settings``: use the settings service already on the bus instead of publishing
+        one (``settings_file`` is then that service's business: ValueError if given).
+        """
         if not 0 < dt <= 1:
             raise ValueError("dt must be in (0, 1] s")
+        if bus_settings and settings_file is not None:
+            raise ValueError("settings_file belongs to our own settings service, not bus_settings")
         self.driver = ScenarioDriver(scenario)
         self.site: Site = self.driver.site
         self.clock = clock
@@ -83,7 +95,9 @@ class SimulatedGx:
         for path, value in (settings or {}).items():
             self.site.set_ess_setting(path, value)
         self._advance_to(start_s)
-        self.local_settings = LocalSettings(address=address, file=settings_file)
+        self.local_settings = (
+            None if bus_settings else LocalSettings(address=address, file=settings_file)
+        )
         self.services = SimServices(self.site, address=address, internal_meter=not external_meter)
         self.system = SystemService(
             self.site.phases,
@@ -91,6 +105,7 @@ class SimulatedGx:
             vebus=self.services.vebus.name,
             battery=self.services.battery.name,
         )
+        self._store: _SettingsStore | None = None
         self._external_w: list[float | None] | None = None
         self._external_meta: tuple[int | None, int | None] = (None, None)
         self.state: SiteState = self.site.state()
@@ -101,23 +116,49 @@ class SimulatedGx:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Publish everything, report started, then step and publish until cancelled."""
-        async with self.local_settings:
-            self._register_settings()
+        watch: dict[str, list[str] | None] = {}
+        if self.local_settings is None:
+            watch[SETTINGS_SERVICE] = []
+        if self.external_meter:
+            watch[_GRID] = None
+        async with AsyncExitStack() as stack:
+            mon = await stack.enter_async_context(open_monitor(self.address, watch=watch))
+            tg = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tg.cancel_scope.cancel)
+            self._store = await self._open_settings(stack, mon, tg)
+            await self._register_settings(self._store)
             services = [*self.services.services(), self.system.service]
-            for svc in services:
-                await svc.register()
             try:
+                for svc in services:
+                    await svc.register()
                 if self.external_meter:
-                    async with open_monitor(self.address, watch={_GRID: None}) as mon:
-                        mon.on_change(lambda _changes: self._follow_meter(mon))
-                        self._follow_meter(mon)
-                        await self._loop(task_status)
-                else:
-                    await self._loop(task_status)
+                    mon.on_change(lambda _changes: self._follow_meter(mon))
+                    self._follow_meter(mon)
+                await self._loop(task_status)
             finally:
                 with anyio.CancelScope(shield=True):
                     for svc in reversed(services):
                         await svc.close()
+
+    async def _open_settings(
+        self, stack: AsyncExitStack, mon: Monitor, tg: TaskGroup
+    ) -> _SettingsStore:
+        """Our own localsettings on the bus, or a client of the one already there."""
+        own = self.local_settings
+        if own is None:
+            if mon.service(SETTINGS_SERVICE) is None:
+                raise BusError(
+                    f"no {SETTINGS_SERVICE} on the bus to keep the simulated GX's settings in"
+                )
+            return _BusSettings(SettingsClient(mon), tg)
+        try:
+            await stack.enter_async_context(own)
+        except BusError as err:
+            raise BusError(
+                f"{err}: another settings service runs on this bus; use it with "
+                "bus_settings=True (venus-ems sim --bus-settings)"
+            ) from err
+        return _OwnSettings(own)
 
     async def _loop(self, task_status: TaskStatus[None]) -> None:
         self.publish()
@@ -170,20 +211,27 @@ class SimulatedGx:
 
     # ----------------------------------------------------------------- settings
 
-    def _register_settings(self) -> None:
-        ls = self.local_settings
+    async def _register_settings(self, store: _SettingsStore) -> None:
+        """Create the ESS settings (a value already stored wins: the physics follows it)."""
         current = self.site.ess_settings()
+        wanted = []
         for path, field_name in SETTING_PATHS.items():
             type_, lo, hi = _SETTING_TYPES[path]
             value = getattr(current, field_name)
-            if ls.get(path) is None:
-                ls.add(path, int(value) if type_ == "i" else float(value), type_, lo, hi)
-            else:  # persisted from an earlier run: the physics follows the file
-                self._apply_setting(path, ls.get(path))
+            if type_ == "i":
+                wanted.append(Setting(path, int(value), int(lo), int(hi)))
+            else:
+                wanted.append(Setting(path, float(value), float(lo), float(hi)))
         for path, default, type_, lo, hi in _STATIC_SETTINGS:
-            if ls.get(path) is None:
-                ls.add(path, default, type_, lo, hi)
-        ls.on_change(self._setting_changed)
+            wanted.append(
+                Setting(path, default) if type_ == "s" else Setting(path, default, lo, hi)
+            )
+        values = await store.add(wanted)
+        for path, field_name in SETTING_PATHS.items():
+            stored = values.get(path)
+            if stored is not None and stored != getattr(current, field_name):
+                self._apply_setting(path, stored)
+        store.on_change(self._setting_changed)
 
     def _setting_changed(self, path: str, value: Any) -> None:
         if path in SETTING_PATHS:
@@ -195,4 +243,73 @@ class SimulatedGx:
         except ValueError as err:
             old = getattr(self.site.ess_settings(), SETTING_PATHS[path])
             _LOG.warning("simulated GX: %s = %r refused (%s); back to %r", path, value, err, old)
-            self.local_settings.set(path, old)
+            if self._store is not None:
+                self._store.put_back(path, old)
+
+
+class _SettingsStore(Protocol):
+    """Where the simulated GX keeps its settings."""
+
+    async def add(self, settings: list[Setting]) -> dict[str, Value]:
+        """Create settings (stored values win); path -> current value; ConfigError if refused."""
+
+    def on_change(self, callback: Callable[[str, Value], None]) -> None:
+        """Call ``callback(path, value)`` after a setting changed."""
+
+    def put_back(self, path: str, value: Value) -> None:
+        """Restore a value the physics refused."""
+
+
+class _OwnSettings:
+    """Our own settings service, used directly (changes reach the physics at once)."""
+
+    def __init__(self, settings: LocalSettings) -> None:
+        self.settings = settings
+
+    async def add(self, settings: list[Setting]) -> dict[str, Value]:
+        ls = self.settings
+        for s in settings:
+            if ls.get(s.path) is None:
+                type_ = (
+                    "s"
+                    if isinstance(s.default, str)
+                    else "f"
+                    if isinstance(s.default, float)
+                    else "i"
+                )
+                code = ls.add(s.path, s.default, type_, s.min or 0, s.max or 0)
+                if code:
+                    raise ConfigError(f"simulated localsettings refused {s.path} (error {code})")
+        return {s.path: ls.get(s.path) for s in settings}
+
+    def on_change(self, callback: Callable[[str, Value], None]) -> None:
+        self.settings.on_change(callback)
+
+    def put_back(self, path: str, value: Value) -> None:
+        self.settings.set(path, value)
+
+
+class _BusSettings:
+    """The settings service already on the bus, through AddSettings, signals and SetValue."""
+
+    def __init__(self, client: SettingsClient, tg: TaskGroup) -> None:
+        self.client = client
+        self.tg = tg
+
+    async def add(self, settings: list[Setting]) -> dict[str, Value]:
+        return await self.client.add(settings)
+
+    def on_change(self, callback: Callable[[str, Value], None]) -> None:
+        self.client.on_change(callback)
+
+    def put_back(self, path: str, value: Value) -> None:
+        self.tg.start_soon(self._write, path, value)
+
+    async def _write(self, path: str, value: Value) -> None:
+        try:
+            code = await self.client.set(path, value)
+        except BusError as err:
+            _LOG.warning("simulated GX: cannot put %s back: %s", path, err)
+            return
+        if code:
+            _LOG.warning("simulated GX: settings refused %s = %r (%d)", path, value, code)

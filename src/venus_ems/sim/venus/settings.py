@@ -6,6 +6,7 @@ GetValue/GetText/SetValue (0 or -1), GetMin/GetMax (0 = no limit), GetDefault, S
 GetSilent, GetAttributes; PropertiesChanged only (with Default/Min/Max when a setting is added or
 its attributes change); ``ClassAndVrmInstance`` allocation with bumping to the next free instance;
 persistence to a JSON file (written atomically after every change).
+Run on its own with ``python -m venus_ems.sim.localsettings``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ simulator publishes it. Units follow Venus: W, V, A, Hz, kWh, °C, %, hPa.
 
 from __future__ import annotations
 
-from .grid import GRID_QUANTITIES, add_grid_paths, grid_measurements
+from .grid import GRID_QUANTITIES, METER_ROLES, add_grid_paths, grid_measurements
 from .pvinverter import POSITIONS, add_pvinverter_paths, pvinverter_measurements
 from .temperature import TEMPERATURE_TYPES, add_temperature_paths
 from .units import HZ, INT, KWH, PCT, STR, A, V, W
@@ -17,6 +17,7 @@ __all__ = [
     "HZ",
     "INT",
     "KWH",
+    "METER_ROLES",
     "PCT",
     "POSITIONS",
     "STR",
