@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a config file (exit 0 or 2)")
     check.add_argument("config")
+    check.add_argument(
+        "--bus", help="D-Bus address to read localsettings from (default: as for run)"
+    )
+    check.add_argument(
+        "--no-bus", action="store_true", help="do not ask localsettings which values it overrides"
+    )
 
     status = sub.add_parser("status", help="print one status line per second")
     status.add_argument("--bus", help="D-Bus address")
@@ -107,7 +113,7 @@ async def _daemon(config: Config, bus: str | None, dry_run: bool) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .runtime.config import load_config  # noqa: PLC0415
+    from .runtime.config import config_warnings, load_config  # noqa: PLC0415
     from .runtime.logging import setup_logging  # noqa: PLC0415
 
     config = load_config(args.config)
@@ -119,15 +125,30 @@ def _run(args: argparse.Namespace) -> int:
         secrets=config.secret_values(),
         backups=general.log_backups,
     )
+    for warning in config_warnings(config, args.config):
+        _LOG.warning("config: %s", warning)
     anyio.run(_daemon, config, args.bus, args.dry_run)
     return EXIT_OK
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    from .runtime.config import check_config  # noqa: PLC0415
+    from .runtime.config import checked_config  # noqa: PLC0415
 
-    code, text = check_config(args.config)
-    print(text, file=sys.stdout if code == 0 else sys.stderr)
+    code, text, config = checked_config(args.config)
+    lines = [text]
+    if config is not None:
+        from .features import create_features  # noqa: PLC0415
+        from .features.overrides import configured_tunables, localsettings_report  # noqa: PLC0415
+
+        try:
+            tunables = configured_tunables(create_features(config))
+        except ConfigError as err:  # a feature refuses a combination the model allows
+            code, lines = EXIT_USAGE, [f"{args.config}: 1 problem", f"  - {err}"]
+        else:
+            if tunables and not args.no_bus:
+                address = args.bus or config.general.bus_address
+                lines += anyio.run(localsettings_report, tunables, address)
+    print("\n".join(lines), file=sys.stdout if code == 0 else sys.stderr)
     return code
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..runtime.files import make_private_dir, open_private
+
 __all__ = [
     "FORMAT",
     "RESET_TOLERANCE_KWH",
@@ -161,7 +163,7 @@ class CounterFile:
     """One JSON file of counters; blocking I/O (call through ``anyio.to_thread``)."""
 
     def __init__(self, path: Path) -> None:
-        """Counters live at ``path``; the directory is created on the first save."""
+        """Counters live at ``path`` (created 0600; its directory 0700 on the first save)."""
         self.path = path
         self.tmp = path.with_name(path.name + ".tmp")
         self.aside = path.with_name(path.name + ".corrupt")
@@ -189,8 +191,8 @@ class CounterFile:
     def save(self, counters: EnergyCounters) -> None:
         """Write atomically (temp + fsync + rename + directory fsync); OSError on failure."""
         data = json.dumps(counters.to_json(), indent=1).encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.tmp.open("wb") as f:
+        make_private_dir(self.path.parent)
+        with open_private(self.tmp, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

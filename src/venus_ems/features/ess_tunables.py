@@ -11,16 +11,18 @@ published retained on ``<prefix>/<feature>/<name>``.
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
 
 from ..errors import BusError, ConfigError, DeviceProtocolError
+from ..runtime.complaints import Complaints
+from ..runtime.mqtt.payload import parse_json, parse_number, payload_text, short_topic
 from ..venus import SETTINGS_SERVICE, DBusCallError, Setting, Value
 
 if TYPE_CHECKING:
@@ -30,6 +32,15 @@ if TYPE_CHECKING:
 __all__ = ["Tunable", "TunableValue", "Tunables", "check_config", "shielded_stop"]
 
 TunableValue = float | str
+
+_MAX_PAYLOAD = 256  # bytes of an MQTT set message; a number or a choice needs a few dozen
+_MQTT = "mqtt:"  # complaint keys: one per set topic we know, one for every other topic
+
+
+def _show(raw: object, limit: int = 40) -> str:
+    """A rejected value for a message, cut to ``limit`` characters."""
+    text = repr(raw)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,14 +59,14 @@ class Tunable:
         if self.choices is not None:
             if not isinstance(raw, str) or raw not in self.choices:
                 raise ValueError(
-                    f"{self.name} = {raw!r}: expected one of {', '.join(self.choices)}"
+                    f"{self.name} = {_show(raw)}: expected one of {', '.join(self.choices)}"
                 )
             return raw
         if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise ValueError(f"{self.name} = {raw!r}: expected a number")  # noqa: TRY004
+            raise ValueError(f"{self.name} = {_show(raw)}: expected a number")  # noqa: TRY004
         value = float(raw)
         if not math.isfinite(value):
-            raise ValueError(f"{self.name} = {raw!r}: expected a finite number")
+            raise ValueError(f"{self.name} = {_show(raw)}: expected a finite number")
         if (self.min is not None and value < self.min) or (
             self.max is not None and value > self.max
         ):
@@ -63,11 +74,19 @@ class Tunable:
         return value
 
     def parse_text(self, text: str) -> TunableValue:
-        """Parse an MQTT payload: a JSON number or string, or bare text for a choice."""
+        """Parse an MQTT payload: a number, a JSON number or string, or bare text for a choice.
+
+        Numbers are ASCII decimal syntax only; JSON is bounded (``{"value": ...}`` as
+        dbus-flashmq writes is accepted too). ValueError saying why not.
+        """
+        raw: object
         try:
-            raw: object = json.loads(text)
-        except ValueError:
-            raw = text.strip()
+            raw = parse_number(text)
+        except DeviceProtocolError:
+            try:
+                raw = parse_json(text)
+            except DeviceProtocolError:
+                raw = text.strip(" \t\r\n")
         if isinstance(raw, dict) and "value" in raw:  # {"value": ...} as dbus-flashmq writes
             raw = raw["value"]
         return self.parse(raw)
@@ -109,6 +128,7 @@ class Tunables:
         self._tg: TaskGroup | None = None
         self._stored = False
         self._watching = False
+        self._complaints: Complaints | None = None
 
     def path(self, t: Tunable) -> str:
         """The localsettings path of a tunable."""
@@ -124,6 +144,7 @@ class Tunables:
     async def start(self, ctx: FeatureContext, tg: TaskGroup) -> None:
         """Create/read the settings and subscribe to the MQTT set topics."""
         self._ctx, self._tg = ctx, tg
+        self._complaints = None
         settings = ctx.settings
         self._stored = False
         if settings is not None and ctx.monitor.service(SETTINGS_SERVICE) is not None:
@@ -153,8 +174,16 @@ class Tunables:
             await ctx.mqtt.unsubscribe(self.topic_filter, self.on_mqtt)
         self._ctx = self._tg = None
 
-    def _load(self, stored: dict[str, Value]) -> None:
+    def resolve(
+        self, stored: Mapping[str, Value]
+    ) -> tuple[dict[str, TunableValue], list[tuple[str, str]]]:
+        """Values in force given localsettings' ``stored`` (path -> value), and (key, problem)s.
+
+        A stored value wins over the configured one (D12) unless it is invalid on its own or
+        the stored values together do not validate (then the configured ones are used).
+        """
         candidate = dict(self.values)
+        problems: list[tuple[str, str]] = []
         for path, value in stored.items():
             t = self._by_path.get(path)
             if t is None or value is None:
@@ -162,13 +191,37 @@ class Tunables:
             try:
                 candidate[t.name] = t.parse(value)
             except ValueError as err:
-                self._complain(f"stored {err}; using {self.values[t.name]!r}")
+                problems.append((t.name, f"stored {err}; using {self.values[t.name]!r}"))
         try:
             self.validate(dict(candidate))
         except ValueError as err:
-            self._complain(f"stored values rejected ({err}); using the configured ones")
-            return
-        self.values = candidate
+            problems.append(("", f"stored values rejected ({err}); using the configured ones"))
+            return dict(self.values), problems
+        return candidate, problems
+
+    def overrides(self, values: Mapping[str, TunableValue]) -> list[str]:
+        """``name = value (config: x, /Settings/...)`` for each of ``values`` not configured."""
+        return [
+            f"{name} = {_show(value)} (config: {_show(self.values[name])}, "
+            f"{self.path(self.items[name])})"
+            for name, value in values.items()
+            if value != self.values[name]
+        ]
+
+    def _load(self, stored: Mapping[str, Value]) -> None:
+        values, problems = self.resolve(stored)
+        for key, text in problems:
+            self._complain(text, key)
+        overrides = self.overrides(values)
+        if overrides and self._ctx is not None:
+            # D12: a value stored by an earlier run wins over the TOML; say so, once per start
+            self._ctx.message(
+                "info",
+                "localsettings overrides the configuration: "
+                + "; ".join(overrides)
+                + " (change the setting over D-Bus or MQTT, not the TOML)",
+            )
+        self.values = values
 
     # ----------------------------------------------------------------- changes
 
@@ -179,7 +232,7 @@ class Tunables:
         try:
             self._apply(t, t.parse(value))
         except ValueError as err:
-            self._complain(f"{path}: {err}; kept {self.values[t.name]!r}")
+            self._complain(f"{path}: {err}; kept {self.values[t.name]!r}", t.name)
             if self._tg is not None and value != self.values[t.name]:
                 self._tg.start_soon(self._put_back, path, self.values[t.name])
 
@@ -209,14 +262,17 @@ class Tunables:
         name = msg.topic.rsplit("/", 1)[-1]
         t = self.items.get(name)
         if t is None:
-            self._complain(f"{msg.topic}: no such setting (known: {', '.join(self.items)})")
+            known = ", ".join(self.items)
+            self._complain(f"{short_topic(msg.topic)}: no such setting (known: {known})", _MQTT)
             return
         try:
-            value = t.parse_text(msg.text())
+            value = t.parse_text(payload_text(msg.payload, limit=_MAX_PAYLOAD))
             self.validate({**self.values, t.name: value})
         except (ValueError, DeviceProtocolError) as err:
-            self._complain(f"{msg.topic}: {err}; ignored")
+            self._complain(f"{short_topic(msg.topic)}: {err}; ignored", _MQTT + t.name)
             return
+        if value == self.values[t.name]:
+            return  # nothing changes: no localsettings write (flash) for a repeated value
         if self._stored and ctx.settings is not None:
             try:
                 code = await ctx.settings.set(self.path(t), value)
@@ -234,9 +290,14 @@ class Tunables:
         for name, value in self.values.items():
             ctx.mqtt.publish(ctx.mqtt.topic(self.feature, name), value, retain=True)
 
-    def _complain(self, text: str) -> None:
-        if self._ctx is not None:
-            self._ctx.message("warning", text)
+    def _complain(self, text: str, key: str = "") -> None:
+        """Tell the user, at most once a minute per ``key`` (a setting, or MQTT and a setting)."""
+        ctx = self._ctx
+        if ctx is None:
+            return
+        if self._complaints is None:
+            self._complaints = Complaints(ctx.clock, partial(ctx.message, "warning"))
+        self._complaints.reject(text, key)
 
 
 async def shielded_stop(tunables: Tunables) -> None:

@@ -11,9 +11,7 @@ with the number of others rejected since, so a broken sensor cannot flood the lo
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -21,9 +19,11 @@ from typing import TYPE_CHECKING, Any
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from ..clock import Clock, sleep_or_event
+from ..clock import sleep_or_event
 from ..errors import BusError, ConfigError, DeviceProtocolError
+from ..runtime.complaints import COMPLAIN_EVERY_S, Complaints
 from ..runtime.config import TemperatureConfig
+from ..runtime.mqtt.payload import parse_json, parse_number, payload_text, quote, short_topic
 from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting
 from ..venus.bus import DBusCallError
 from ..venus.specs import TEMPERATURE_TYPES, add_temperature_paths
@@ -48,7 +48,6 @@ __all__ = [
 STATUS_OK = 0
 STATUS_UNKNOWN = 4
 _PREFERRED_INSTANCE = 20
-_COMPLAIN_EVERY_S = 60.0
 _IDLE_WAIT_S = 3600.0
 
 
@@ -90,61 +89,30 @@ def _field(document: Any, field: str) -> Any:
 def parse_reading(payload: bytes, quantity: Quantity, json_field: str | None) -> float:
     """A reading in the quantity's unit; DeviceProtocolError unless finite and plausible.
 
-    ``payload`` is a plain number, or with ``json_field`` a JSON object holding it.
+    ``payload`` is a plain number, or with ``json_field`` a JSON object holding it (a JSON
+    number, or a string holding a number). Numbers are ASCII decimal syntax only; the payload
+    is bounded in size and, as JSON, in depth (see :mod:`venus_ems.runtime.mqtt.payload`).
     """
-    try:
-        text = payload.decode("utf-8").strip()
-    except UnicodeDecodeError as err:
-        raise DeviceProtocolError("payload is not UTF-8 text") from err
+    text = payload_text(payload).strip(" \t\r\n")
     if not text:
         raise DeviceProtocolError("empty payload")
     raw: Any = text
     if json_field is not None:
-        try:
-            document = json.loads(text)
-        except ValueError as err:
-            raise DeviceProtocolError(f"payload is not JSON: {text[:40]!r}") from err
-        raw = _field(document, json_field)
+        raw = _field(parse_json(text), json_field)
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
-        raise DeviceProtocolError(f"{quantity.label} {str(raw)[:40]!r} is not a number")
+        raise DeviceProtocolError(f"{quantity.label} {quote(str(raw))} is not a number")
     try:
-        value = float(raw)
-    except ValueError:
-        raise DeviceProtocolError(f"{quantity.label} {str(raw)[:40]!r} is not a number") from None
+        value = parse_number(raw) if isinstance(raw, str) else float(raw)
+    except DeviceProtocolError as err:
+        raise DeviceProtocolError(f"{quantity.label} {err}") from None
     if not math.isfinite(value):
-        raise DeviceProtocolError(f"{quantity.label} {raw!r} is not a finite number")
+        raise DeviceProtocolError(f"{quantity.label} {quote(str(raw))} is not a finite number")
     if not quantity.low <= value <= quantity.high:
         raise DeviceProtocolError(
             f"{quantity.label} {value:g} {quantity.unit} is outside "
             f"{quantity.low:g}..{quantity.high:g} {quantity.unit}"
         )
     return value
-
-
-class Complaints:
-    """Reports rejected input at most once per ``every_s`` (clock time) with a count of the rest."""
-
-    def __init__(self, clock: Clock, report: Callable[[str], None], every_s: float) -> None:
-        """``report(text)`` is called for each line that is let through."""
-        self._clock = clock
-        self._report = report
-        self._every_s = every_s
-        self._last: float | None = None
-        self.suppressed = 0
-        self.total = 0
-
-    def reject(self, text: str) -> None:
-        """Count one rejection; report it unless one was reported less than ``every_s`` ago."""
-        self.total += 1
-        now = self._clock.monotonic()
-        if self._last is not None and now - self._last < self._every_s:
-            self.suppressed += 1
-            return
-        if self.suppressed:
-            text += f" ({self.suppressed} more rejected since the last report)"
-        self._report(text)
-        self._last = now
-        self.suppressed = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,7 +240,7 @@ class MqttTemperature:
                 try:
                     value = parse_reading(msg.payload, part.quantity, part.json_field)
                 except DeviceProtocolError as err:
-                    complaints.reject(f"{msg.topic}: {err}; ignored")
+                    complaints.reject(f"{short_topic(msg.topic)}: {err}; ignored")
                     continue
                 svc[part.quantity.path] = value
                 self._last_ok[part.quantity] = now
@@ -310,7 +278,7 @@ class MqttTemperature:
         if mqtt is None:
             raise ConfigError(f"[[temperature]] {self.config.name!r} needs [mqtt] enabled = true")
         self._ctx = ctx
-        self._complaints = Complaints(ctx.clock, partial(ctx.message, "warning"), _COMPLAIN_EVERY_S)
+        self._complaints = Complaints(ctx.clock, partial(ctx.message, "warning"), COMPLAIN_EVERY_S)
         self._last_ok.clear()
         svc = self.make_service(ctx.bus_address, await self._stored_name(ctx))
         handlers = [

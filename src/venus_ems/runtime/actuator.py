@@ -20,6 +20,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..clock import Clock, sleep_or_event
+from .logging import redact
 
 __all__ = ["Actuator", "ActuatorRegistry", "Claim", "OutputWriter"]
 
@@ -249,6 +250,7 @@ class Actuator(Generic[T]):
         self._report()
 
     def _failed(self, value: T, message: str) -> None:
+        message = redact(message)  # published on D-Bus and MQTT as /Outputs/<name>/Error
         if self.last_error != message:
             _LOG.warning(
                 "%s: writing %r to %s failed: %s", self.name, value, self.writer.target, message

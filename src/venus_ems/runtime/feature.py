@@ -13,6 +13,7 @@ from anyio.abc import TaskStatus
 
 from ..clock import Clock
 from .actuator import Actuator, ActuatorRegistry
+from .logging import redact
 
 if TYPE_CHECKING:
     from ..venus.monitor import Monitor
@@ -102,21 +103,22 @@ class FeatureContext:
 
     def report(self, decision: str, reasons: Sequence[str] = ()) -> None:
         """Publish the feature's current decision and why ("capped by DCL 120 A")."""
-        reasons = tuple(reasons)
+        decision = redact(decision)
+        reasons = tuple(redact(r) for r in reasons)
         if decision != self.status.decision or reasons != self.status.reasons:
             self.status.decision = decision
             self.status.reasons = reasons
             self.sink.feature_changed(self.status)
 
     def message(self, level: ServiceLevel, text: str) -> None:
-        """Tell the user something about this feature (log, MQTT ring, D-Bus)."""
-        self.sink.service_message(self.name, level, text)
+        """Tell the user something about this feature (log, MQTT ring, D-Bus); secrets redacted."""
+        self.sink.service_message(self.name, level, redact(text))
 
     def set_state(self, state: FeatureState, *, error: str | None = None) -> None:
         """Used by the supervisor."""
         self.status.state = state
         if error is not None:
-            self.status.last_error = error
+            self.status.last_error = redact(error)
         if state is not FeatureState.BACKING_OFF:
             self.status.retry_in_s = None
         self.sink.feature_changed(self.status)

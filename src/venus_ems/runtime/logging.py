@@ -1,5 +1,8 @@
 """Logging: a TRACE level, daily rotated files (14 kept) and secrets redacted everywhere.
 
+Log files are created ``0600`` in directories created ``0700`` (a log may hold hostnames,
+topics and device replies that are nobody else's business).
+
 Every handler installed here carries a :class:`RedactionFilter` and a
 :class:`RedactingFormatter`, so a registered secret (every config :class:`Secret` registers
 itself) is replaced by ``***`` in the message, its format arguments, the traceback text and
@@ -8,9 +11,11 @@ the stack info before anything is written.
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
 import os
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -18,6 +23,7 @@ from typing import TextIO
 
 from ..errors import ConfigError
 from .config.secrets import MASK, known_secrets, register_secret
+from .files import make_private_dir, open_private
 
 __all__ = [
     "LOG_FILE_NAME",
@@ -40,11 +46,17 @@ _DATEFMT = "%Y-%m-%d %H:%M:%S"
 _MARK = "_venus_ems_handler"
 
 
+# credentials inside a URL (scheme://user:password@host): aiohttp and others echo URLs
+_USERINFO = re.compile(r"(?<=://)[^\s/?#@]+@")
+
+
 def redact(text: str) -> str:
-    """``text`` with every registered secret replaced by ``***`` (longest secrets first)."""
+    """``text`` without secrets: registered ones and URL credentials become ``***``."""
     for secret in sorted(known_secrets(), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, MASK)
+    if "@" in text:
+        text = _USERINFO.sub(MASK + "@", text)
     return text
 
 
@@ -80,6 +92,17 @@ class RedactingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Format, then redact."""
         return redact(super().format(record))
+
+
+class _PrivateFileHandler(logging.handlers.TimedRotatingFileHandler):
+    """Daily rotated log files, each created ``0600``."""
+
+    def _open(self) -> io.TextIOWrapper:
+        stream = open_private(
+            Path(self.baseFilename), "a", encoding=self.encoding, errors=self.errors
+        )
+        assert isinstance(stream, io.TextIOWrapper)
+        return stream
 
 
 def level_number(level: str | int) -> int:
@@ -138,8 +161,8 @@ def setup_logging(
         directory = Path(path) if path is not None else default_log_path()
         log_file = directory / LOG_FILE_NAME
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            file_handler = logging.handlers.TimedRotatingFileHandler(
+            make_private_dir(directory)
+            file_handler = _PrivateFileHandler(
                 log_file, when="midnight", backupCount=backups, encoding="utf-8"
             )
         except OSError as err:

@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
+from .advice import config_warnings, is_local_host, literal_secrets
 from .base import check_publish_topic, check_topic_filter
 from .bridges import ExportConfig, MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
 from .general import GeneralConfig, LogLevel, MqttConfig, default_state_dir
 from .guard import GUARD_CHECKS, GuardCheck, SettingsGuardConfig
-from .loader import EXIT_INVALID, EXIT_OK, check_config, load_config, parse_config
+from .loader import EXIT_INVALID, EXIT_OK, check_config, checked_config, load_config, parse_config
 from .meters import GridChannelConfig, GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .migrate import MIGRATIONS, Migration, migrate
 from .model import SCHEMA_VERSION, Config
@@ -49,8 +50,12 @@ __all__ = [
     "check_config",
     "check_publish_topic",
     "check_topic_filter",
+    "checked_config",
+    "config_warnings",
     "default_state_dir",
+    "is_local_host",
     "known_secrets",
+    "literal_secrets",
     "load_config",
     "migrate",
     "parse_config",

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import FeatureName, Host, PublishTopic, StrictModel
+from .base import BrokerHost, FeatureName, PublishTopic, StrictModel
 from .secrets import Secret
 
 __all__ = ["GeneralConfig", "LogLevel", "MqttConfig", "default_state_dir"]
@@ -56,7 +56,7 @@ class MqttConfig(StrictModel):
     """The MQTT broker venus-ems talks to (TLS verified unless ``insecure = true``)."""
 
     enabled: bool = False
-    host: Host = "localhost"
+    host: BrokerHost = "localhost"
     port: int | None = Field(default=None, ge=1, le=65535)
     tls: bool = False
     ca_file: str | None = Field(default=None, min_length=1)

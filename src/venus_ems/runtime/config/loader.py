@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from .advice import config_warnings
 from .migrate import MIGRATIONS, Migration, migrate
 from .model import SCHEMA_VERSION, Config
 from .report import InvalidConfigError, Problem, locate_keys, problems_from_errors
@@ -21,12 +22,22 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 on older images
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["EXIT_INVALID", "EXIT_OK", "check_config", "load_config", "parse_config"]
+__all__ = [
+    "EXIT_INVALID",
+    "EXIT_OK",
+    "MAX_CONFIG_CHARS",
+    "check_config",
+    "checked_config",
+    "load_config",
+    "parse_config",
+]
 
 _LOG = logging.getLogger(__name__)
 
 EXIT_OK = 0
 EXIT_INVALID = 2
+MAX_CONFIG_CHARS = 1 << 20
+"""Largest config file read (characters); a real one is a few kilobytes."""
 
 _TOML_POS = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
@@ -40,10 +51,18 @@ def parse_config(
     current_version: int = SCHEMA_VERSION,
 ) -> tuple[Config, list[str]]:
     """Return ``(config, migration notes)`` from TOML text; InvalidConfigError lists problems."""
+    if len(text) > MAX_CONFIG_CHARS:
+        problem = Problem((), f"file of {len(text)} characters (at most {MAX_CONFIG_CHARS})")
+        raise InvalidConfigError(source, [problem])
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InvalidConfigError(source, [_syntax_problem(err)]) from err
+    except ValueError as err:  # tomllib lets int()'s digit limit through
+        raise InvalidConfigError(source, [Problem((), f"TOML value not accepted: {err}")]) from None
+    except RecursionError:
+        problem = Problem((), "TOML syntax error: arrays or inline tables nested too deeply")
+        raise InvalidConfigError(source, [problem]) from None
     lines = locate_keys(text)
     try:
         data, notes = migrate(raw, current=current_version, migrations=migrations)
@@ -86,7 +105,8 @@ def _load(path: str | os.PathLike[str], env: Mapping[str, str] | None) -> tuple[
     """Read and validate the file; InvalidConfigError on any problem."""
     source = os.fspath(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open(encoding="utf-8") as f:
+            text = f.read(MAX_CONFIG_CHARS + 1)  # bounded: the path may name a device file
     except (OSError, UnicodeDecodeError) as err:
         reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
         raise InvalidConfigError(source, [Problem((), f"cannot read the file: {reason}")]) from err
@@ -109,10 +129,18 @@ def check_config(
     path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
 ) -> tuple[int, str]:
     """``venus-ems check-config``: ``(0, summary)`` or ``(2, every problem)``."""
+    code, text, _ = checked_config(path, env=env)
+    return code, text
+
+
+def checked_config(
+    path: str | os.PathLike[str], *, env: Mapping[str, str] | None = None
+) -> tuple[int, str, Config | None]:
+    """Like :func:`check_config`, also returning the config when it is valid."""
     try:
         config, notes = _load(path, env)
     except InvalidConfigError as err:
-        return EXIT_INVALID, str(err)
+        return EXIT_INVALID, str(err), None
     features = config.enabled_features()
     out = [f"{os.fspath(path)}: OK (schema_version {SCHEMA_VERSION})"]
     out.extend(f"note: {note}; update the file" for note in notes)
@@ -127,4 +155,5 @@ def check_config(
         out.append("mqtt: disabled")
     if config.general.dry_run:
         out.append("dry_run: writes are logged, not made")
-    return EXIT_OK, "\n".join(out)
+    out.extend(f"warning: {text}" for text in config_warnings(config, path))
+    return EXIT_OK, "\n".join(out), config

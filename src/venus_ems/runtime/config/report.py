@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 import typing
@@ -78,29 +79,54 @@ class InvalidConfigError(ConfigError):
         super().__init__("\n".join([head, *(f"  - {p}" for p in self.problems)]))
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_SHOWN = 60  # characters of a value shown in a problem
+
+
+def _quoted(text: str) -> str:
+    """``text`` as a JSON string, every non-printable character escaped (one safe line)."""
+    return "".join(
+        c if c.isprintable() else f"\\u{ord(c):04x}" for c in json.dumps(text, ensure_ascii=False)
+    )
+
+
 def format_loc(loc: Loc) -> str:
-    """``("grid_meter", 0, "host")`` -> ``grid_meter[0].host``."""
+    """``("grid_meter", 0, "host")`` -> ``grid_meter[0].host``; odd keys are quoted."""
     out = ""
     for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+            continue
+        key = part if _BARE_KEY.fullmatch(part) else _quoted(part[:_SHOWN])
+        out += f".{key}" if out else key
     return out or "(file)"
 
 
-def render(value: object) -> str:
-    """A value as TOML-ish text, shortened to 60 characters."""
+def render(value: object, depth: int = 0) -> str:
+    """A value as TOML-ish text, shortened to 60 characters (deep or huge values elided)."""
+    if depth > 3:
+        return "..."
     if isinstance(value, (Secret, _Masked)):
         text = MASK
     elif isinstance(value, bool):
         text = "true" if value else "false"
     elif isinstance(value, str):
-        text = json.dumps(value, ensure_ascii=False)
+        # control characters escaped: a problem line must not become two or hide text
+        text = _quoted(value[: _SHOWN * 2])
+    elif isinstance(value, int) and value.bit_length() > 64:
+        text = f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     elif isinstance(value, Mapping):
-        text = "{ " + ", ".join(f"{k} = {render(v)}" for k, v in value.items()) + " }"
+        items = list(itertools.islice(value.items(), 8))
+        text = (
+            "{ "
+            + ", ".join(f"{format_loc((k,))} = {render(v, depth + 1)}" for k, v in items)
+            + " }"
+        )
     elif isinstance(value, (list, tuple)):
-        text = "[" + ", ".join(render(v) for v in value) + "]"
+        text = "[" + ", ".join(render(v, depth + 1) for v in value[:8]) + "]"
     else:
         text = str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 3] + "..."
 
 
 _SIMPLE = {
@@ -206,6 +232,8 @@ def problems_from_errors(
                     secret = secret or _is_secret(holder.model_fields[near[0]].annotation)
         if kind == "missing" or (isinstance(value, Mapping) and kind == "value_error"):
             value = NO_VALUE
+        if kind == "host_credentials" and isinstance(value, str):
+            value = MASK + "@" + value.rsplit("@", 1)[1]  # what precedes '@' may be a password
         if secret:
             is_ref = isinstance(value, Mapping) and set(value) == {"env"}
             value = value if is_ref or isinstance(value, _Missing) else MASKED

@@ -1,7 +1,9 @@
 """The MQTT link (aiomqtt) and its topic helpers.
 
 It reconnects, sets the last will ``Offline``, publishes ``Online`` after each connect, keeps
-retained service-message rings and keeps handlers across reconnects.
+every retained message as state and publishes it again after each reconnect (service-message
+rings included), and keeps handlers across reconnects. ``payload`` parses what other clients
+send, strictly and within bounds.
 """
 
 from __future__ import annotations

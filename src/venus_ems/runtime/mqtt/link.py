@@ -2,11 +2,15 @@
 
 * Reconnects with capped exponential backoff and jitter; after every (re)connect it publishes
   ``<prefix>/$SYS/Status`` = ``Online`` (retained), subscribes every filter again and
-  re-publishes the service-message rings. The last will is ``Offline`` (retained); an orderly
-  stop publishes ``Offline`` itself and disconnects cleanly.
-* :meth:`MqttLink.publish` never blocks and never raises for a missing connection: messages
-  wait in a bounded FIFO (``queue_size``) and are sent in order once connected; when it is
-  full the oldest message is dropped and counted in :attr:`MqttLink.dropped`.
+  re-publishes every retained message (a broker may restart without its retained store). The
+  last will is ``Offline`` (retained); an orderly stop publishes ``Offline`` itself and
+  disconnects cleanly.
+* :meth:`MqttLink.publish` never blocks and never raises for a missing connection. A retained
+  message is *state*: the latest payload per topic is kept (at most :data:`MAX_RETAINED_TOPICS`
+  topics) and sent once connected, and again after each reconnect; a newer value replaces one
+  not sent yet. Other messages are *events*: they wait in a bounded FIFO (``queue_size``) and
+  are sent in order; when it is full the oldest is dropped and counted in
+  :attr:`MqttLink.dropped`. Events and state are sent alternately, so neither starves.
 * Handlers may be plain or async callables; an exception in one is logged, never fatal.
 """
 
@@ -41,7 +45,7 @@ from .topics import (
     topic_matches,
 )
 
-__all__ = ["Handler", "MqttLink", "Payload", "ServiceLevel"]
+__all__ = ["MAX_RETAINED_TOPICS", "Handler", "MqttLink", "Payload", "ServiceLevel"]
 
 _LOG = logging.getLogger(__name__)
 
@@ -54,6 +58,9 @@ _LEVELS = {"info": logging.INFO, "warning": logging.WARNING, "error": logging.ER
 # CONNACK return codes (MQTT 3.1.1) that mean "your credentials are refused"
 _AUTH_CODES = {4, 5, 134, 135}
 _START_WAIT_S = 2.0
+
+MAX_RETAINED_TOPICS = 20_000
+"""Retained topics whose latest message is kept for re-publishing (beyond: sent once only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +135,9 @@ class MqttLink:
         self._wakeup = anyio.Event()
         self._subs: dict[str, list[Handler]] = {}
         self._rings: dict[str, deque[dict[str, str]]] = {}
-        self._dirty_rings: dict[str, None] = {}
+        self._retained: dict[str, _Outgoing] = {}  # topic -> latest retained message
+        self._dirty: dict[str, None] = {}  # retained topics to send, oldest change first
+        self._retained_warned = False
         self._client: aiomqtt.Client | None = None
         self._up = anyio.Event()
         self._attempted = anyio.Event()
@@ -164,6 +173,10 @@ class MqttLink:
         if qos not in (0, 1, 2):
             raise ValueError(f"qos must be 0, 1 or 2, not {qos}")
         message = _Outgoing(topic, _encode(payload), qos, retain)
+        if retain and self._keep_retained(message):
+            self._dirty[topic] = None
+            self._wakeup.set()
+            return
         if len(self._outbox) >= self.settings.queue_size:
             self._outbox.popleft()
             self.dropped += 1
@@ -174,6 +187,25 @@ class MqttLink:
                 )
         self._outbox.append(message)
         self._wakeup.set()
+
+    def _keep_retained(self, message: _Outgoing) -> bool:
+        """Store ``message`` as its topic's state; False once the store is full (a new topic)."""
+        if message.topic not in self._retained and len(self._retained) >= MAX_RETAINED_TOPICS:
+            if not self._retained_warned:
+                self._retained_warned = True
+                _LOG.warning(
+                    "MQTT: more than %d retained topics: new ones are not re-published after "
+                    "a reconnect",
+                    MAX_RETAINED_TOPICS,
+                )
+            return False
+        self._retained[message.topic] = message
+        return True
+
+    @property
+    def retained_topics(self) -> int:
+        """Retained topics kept for re-publishing after a reconnect."""
+        return len(self._retained)
 
     def service_message(self, feature: str, level: ServiceLevel, text: str) -> None:
         """Log ``text`` and append it to ``<prefix>/<feature>/ServiceMessages`` (retained ring)."""
@@ -186,9 +218,8 @@ class MqttLink:
         _LOG.log(_LEVELS[level], "[%s] %s", feature, text)
         ring = self._rings.setdefault(feature, deque(maxlen=self.settings.service_messages))
         ring.append({"time": self._clock.now().isoformat(), "level": level, "text": text})
-        # rings are state, not events: the sender publishes the newest content of each
-        self._dirty_rings[feature] = None
-        self._wakeup.set()
+        # rings are state, not events: only the newest content of each is sent
+        self.publish(topic, json.dumps(list(ring)), retain=True, qos=1)
 
     async def subscribe(self, topic_filter: str, handler: Handler) -> None:
         """Call ``handler`` for every message on ``topic_filter``, across reconnects."""
@@ -240,7 +271,7 @@ class MqttLink:
             try:
                 client = await self._connect(context)
             except DeviceError as err:
-                self.last_error = str(err)
+                self.last_error = redact(str(err))
                 level = logging.ERROR if isinstance(err, DeviceAuthError) else logging.WARNING
                 _LOG.log(level, "MQTT: %s", err)
                 self._attempted.set()
@@ -301,8 +332,8 @@ class MqttLink:
             )
             for topic_filter in list(self._subs):
                 await client.subscribe(topic_filter, qos=1, timeout=self._timeout)
-            # the broker may have restarted without persistence: publish every ring again
-            self._dirty_rings.update(dict.fromkeys(self._rings))
+            # the broker may have restarted without persistence: publish all state again
+            self._dirty.update(dict.fromkeys(self._retained))
             self.connections += 1
             self._up.set()
             self._attempted.set()
@@ -314,7 +345,7 @@ class MqttLink:
             raise lost_by[0] if lost_by else aiomqtt.MqttError("message stream ended")
         except aiomqtt.MqttError as err:
             lost = True
-            self.last_error = f"connection lost: {err}"
+            self.last_error = redact(f"connection lost: {err}")
             _LOG.warning("MQTT: connection to %s lost: %s", self.settings.host, err)
         finally:
             self._client = None
@@ -335,37 +366,28 @@ class MqttLink:
             _LOG.debug("MQTT: disconnect: %s", err)
 
     async def _sender(self, client: aiomqtt.Client) -> None:
-        """Send queued messages in order, then changed rings; a message leaves only once sent."""
+        """Send events in order and changed state, alternately; a message leaves once sent."""
         while True:
-            while self._outbox or self._dirty_rings:
+            while self._outbox or self._dirty:
                 if self._outbox:
                     msg = self._outbox[0]
-                    await client.publish(
-                        msg.topic,
-                        msg.payload,
-                        qos=msg.qos,
-                        retain=msg.retain,
-                        timeout=self._timeout,
-                    )
+                    await self._send(client, msg)
                     if self._outbox and self._outbox[0] is msg:
                         self._outbox.popleft()
                     self._drop_warned = False
-                else:
-                    feature = next(iter(self._dirty_rings))
-                    del self._dirty_rings[feature]
-                    try:
-                        await client.publish(
-                            self.topic(feature, SERVICE_MESSAGES),
-                            json.dumps(list(self._rings[feature])),
-                            qos=1,
-                            retain=True,
-                            timeout=self._timeout,
-                        )
-                    except aiomqtt.MqttError:
-                        self._dirty_rings[feature] = None
-                        raise
+                if self._dirty:
+                    topic = next(iter(self._dirty))
+                    state = self._retained[topic]
+                    await self._send(client, state)
+                    if self._retained.get(topic) is state:  # else a newer value waits its turn
+                        self._dirty.pop(topic, None)
             self._wakeup = anyio.Event()
             await self._wakeup.wait()
+
+    async def _send(self, client: aiomqtt.Client, msg: _Outgoing) -> None:
+        await client.publish(
+            msg.topic, msg.payload, qos=msg.qos, retain=msg.retain, timeout=self._timeout
+        )
 
     async def _reader(self, client: aiomqtt.Client) -> None:
         """Dispatch incoming messages until the connection drops (MqttError)."""
