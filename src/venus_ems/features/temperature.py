@@ -24,7 +24,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..clock import Clock, sleep_or_event
 from ..errors import BusError, ConfigError, DeviceProtocolError
 from ..runtime.config import TemperatureConfig
-from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting
+from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting, names
 from ..venus.bus import DBusCallError
 from ..venus.specs import TEMPERATURE_TYPES, add_temperature_paths
 
@@ -70,7 +70,7 @@ PRESSURE = Quantity("/Pressure", "pressure", "hPa", 300.0, 1100.0)
 
 def service_name(name: str) -> str:
     """D-Bus service name of the sensor called ``name``."""
-    return f"com.victronenergy.temperature.venusems_{name}"
+    return names.service_name(names.TEMPERATURE, f"venusems_{name}")
 
 
 def _field(document: Any, field: str) -> Any:

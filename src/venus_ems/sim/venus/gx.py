@@ -21,6 +21,7 @@ from anyio.abc import TaskStatus
 
 from ...clock import Clock
 from ...venus import Monitor, open_monitor
+from ...venus.names import GRID
 from ..physics import SETTING_PATHS, Site, SiteState
 from ..scenarios import Scenario, ScenarioDriver
 from .services import SimServices
@@ -30,7 +31,6 @@ from .system import SystemService
 __all__ = ["SimulatedGx"]
 
 _LOG = logging.getLogger(__name__)
-_GRID = "com.victronenergy.grid"
 
 # localsettings type and bounds for each ESS setting (venus-dbus.md §6.12)
 _SETTING_TYPES: dict[str, tuple[str, float, float]] = {
@@ -108,7 +108,7 @@ class SimulatedGx:
                 await svc.register()
             try:
                 if self.external_meter:
-                    async with open_monitor(self.address, watch={_GRID: None}) as mon:
+                    async with open_monitor(self.address, watch={GRID: None}) as mon:
                         mon.on_change(lambda _changes: self._follow_meter(mon))
                         self._follow_meter(mon)
                         await self._loop(task_status)
@@ -148,7 +148,7 @@ class SimulatedGx:
     # ----------------------------------------------------------------- the external meter
 
     def _follow_meter(self, mon: Monitor) -> None:
-        meters = mon.services(_GRID)
+        meters = mon.services(GRID)
         readings: list[float | None] | None = None
         meta: tuple[int | None, int | None] = (None, None)
         if meters:
