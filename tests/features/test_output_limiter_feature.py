@@ -117,7 +117,7 @@ async def test_setpoint_method_keeps_the_cap_while_the_grid_reading_is_missing(b
         await site.run(2)
         held = lim.holder.value
         assert isinstance(held, float)
-        assert held > 4000.0
+        assert held > 1000.0  # import for the car beyond the cap, far above the ESS setting
         await site.run(40)  # longer than the claim's time to live
         assert site.status(owner) == "output_limiter"
         assert site.gx.site.ess.overrides.setpoint_w == held
