@@ -89,3 +89,16 @@ async def test_a_holder_that_stops_applying_lets_its_claim_expire() -> None:
         await settle()
         assert act.owner is None
         tg.cancel_scope.cancel()
+
+
+def test_a_holder_takes_only_the_commands_of_its_output() -> None:
+    clock = SteppedClock()
+    setpoint, limit = output(clock), output(clock)
+    grid = CommandHolder("ess", kinds=(SetGridSetpoint, ReleaseSetpoint))
+    mdp = CommandHolder("ess", kinds=(SetMaxDischargePower,))
+    decision = (SetGridSetpoint(10.0), SetMaxDischargePower(2000.0))
+    grid.apply(setpoint, decision)
+    mdp.apply(limit, decision)
+    assert (setpoint.desired, limit.desired) == (10.0, 2000.0)
+    mdp.apply(limit, (SetGridSetpoint(20.0),))  # not this output's: the claim in force stays
+    assert (mdp.value, limit.desired) == (2000.0, 2000.0)

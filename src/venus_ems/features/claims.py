@@ -3,14 +3,16 @@
 A core emits a command when the command in force changes (``Decision.commands``; empty =
 hold). A :class:`CommandHolder` keeps the last command of one output and claims it on that
 output's actuator at every step, which renews the claim; a command without a value (no limit,
-setpoint released) releases the claim, so the actuator's safe value applies.
+setpoint released) releases the claim, so the actuator's safe value applies. A feature with
+several outputs gives each its own holder with the command types of that output (``kinds``)
+and hands every holder the whole decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, get_args
 
 from ..control import (
     Command,
@@ -45,10 +47,14 @@ def claim_value(cmd: Command) -> ClaimValue | None:
 
 @dataclass
 class CommandHolder:
-    """The command in force on one output, claimed for ``feature`` at ``priority``."""
+    """The command in force on one output, claimed for ``feature`` at ``priority``.
+
+    ``kinds`` are the command types of this output (default: every command type).
+    """
 
     feature: str
     priority: int = 0
+    kinds: tuple[type, ...] = get_args(Command)
     command: Command | None = None
 
     @property
@@ -57,10 +63,14 @@ class CommandHolder:
         return None if self.command is None else claim_value(self.command)
 
     def apply(self, act: Actuator[Any], commands: Sequence[Command]) -> None:
-        """Take the newest of ``commands`` (if any), then claim, renew or release on ``act``."""
-        if commands:
-            claim_value(commands[-1])  # TypeError before anything changes
-            self.command = commands[-1]
+        """Take the newest of ``commands`` of this output's kinds, then claim, renew or release.
+
+        TypeError, and nothing changes, for a command that writes no output.
+        """
+        mine = [c for c in commands if isinstance(c, self.kinds)]
+        if mine:
+            claim_value(mine[-1])
+            self.command = mine[-1]
         if self.command is None:
             return  # no command yet: nothing to claim (and nothing of ours to release)
         value = claim_value(self.command)

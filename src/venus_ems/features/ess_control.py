@@ -46,6 +46,7 @@ from ..control import (
     GridTargetSettings,
     MultiSample,
     ReleaseSetpoint,
+    SetGridSetpoint,
     SetPhaseSetpoints,
     SocTargetSettings,
     mode3_watch,
@@ -147,7 +148,9 @@ class EssControl:
         )
         self.settings = ess_settings(config, self.tunables.values, self.phases)
         self.state = EssState()
-        self.holder = CommandHolder(self.name)
+        self.holder = CommandHolder(
+            self.name, kinds=(SetGridSetpoint, SetPhaseSetpoints, ReleaseSetpoint)
+        )
         self.watch = mode3_watch.PassthroughState()
         self._wake = anyio.Event()
         self._notes: dict[str, str] = {}

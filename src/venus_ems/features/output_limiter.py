@@ -28,7 +28,7 @@ while Dynamic ESS runs. Safe state: no limit. Runtime tunables:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import anyio
 from anyio.abc import TaskStatus
@@ -130,7 +130,7 @@ class OutputLimiter:
         )
         self.settings = limiter_settings(config, self.tunables.values, self.phases)
         self.state = core.CapState()
-        self.holder = CommandHolder(self.name, PRIORITY)
+        self.holder = CommandHolder(self.name, PRIORITY, get_args(core.CapCommand))
         self._wake = anyio.Event()
         self._seen_at: float | None = None
         self._held: str | None = None
