@@ -20,14 +20,14 @@ from venus_ems.control import (
     EssState,
     GridSample,
     LimiterSettings,
-    LimiterState,
     MultiSample,
+    ReleaseSetpoint,
     SetGridSetpoint,
-    SetOutputLimit,
+    SetMaxDischargePower,
     SetPhaseSetpoints,
     baseline,
+    limiter_output,
     modes,
-    output_limiter,
 )
 from venus_ems.sim.physics import Site
 
@@ -94,10 +94,17 @@ def _write_command(cmd: Command, delay_s: float) -> Delayed:
     if isinstance(cmd, SetPhaseSetpoints):
         phases = cmd.phases_w
         return Delayed(delay_s, lambda s: _set_phases(s, phases))
-    if isinstance(cmd, SetOutputLimit):
-        value = cmd.as_max_discharge_power().dbus_value
+    if isinstance(cmd, ReleaseSetpoint):  # the actuators' safe values: ESS's own, 0 W per phase
+        return Delayed(delay_s, _release)
+    if isinstance(cmd, SetMaxDischargePower):
+        value = cmd.dbus_value
         return Delayed(delay_s, lambda s: s.set_hub4_max_discharge_override(value))
     raise TypeError(f"unexpected command {cmd!r}")
+
+
+def _release(site: Site) -> None:
+    site.set_hub4_setpoint_override(None)
+    _set_phases(site, [0.0] * site.phases)
 
 
 def _set_phases(site: Site, phases: Sequence[float]) -> None:
@@ -213,9 +220,10 @@ class OracleController:
 
 
 class LimiterController:
-    """The output-limiter core on the Multi's inverter output, applied as MaxDischargePower.
+    """The output limiter on the Multi's inverter output, applied as MaxDischargePower.
 
-    As the feature does, the cap (on the AC output) is scaled by the DC/AC ratio measured now.
+    The feature's core (``control.limiter_output``): the cap on the AC output is scaled by the
+    DC/AC ratio measured when it changes.
     """
 
     every_step = False
@@ -223,7 +231,8 @@ class LimiterController:
     def __init__(self, name: str, settings: LimiterSettings, dead_time_s: float) -> None:
         self.name = name
         self.settings = settings
-        self.state = LimiterState()
+        self.cap = limiter_output.CapSettings(settings)
+        self.state = limiter_output.CapState()
         self.sender = _Sender(dead_time_s, mode3=False)
 
     def setup(self, site: Site) -> None:
@@ -231,18 +240,16 @@ class LimiterController:
 
     def __call__(self, site: Site, t: float) -> list[Delayed]:
         out = inverter_output_w(site)
-        d = output_limiter.decide(MultiSample(t, None, out), self.state, self.settings, t)
-        self.state = d.next_state
         eta = site.params.multi.efficiency
-        dc = -sum(c / eta for c in site.multi.conv_w if c < 0)
-        ratio = min(max(dc / sum(out), 1.0), 1.3) if sum(out) >= 500.0 else 1.0
-        cmds = [
-            SetOutputLimit(c.total_w * ratio) if isinstance(c, SetOutputLimit) and c.total_w else c
-            for c in d.commands
-        ]
-        return self.sender.send(cmds, t)
+        dc_w = sum(c / eta for c in site.multi.conv_w if c < 0)  # what vebus /Dc/0/Power shows
+        inputs = limiter_output.CapInputs(MultiSample(t, None, out), dc_w)
+        d = limiter_output.decide(inputs, self.state, self.cap, t)
+        self.state = d.next_state
+        return self.sender.send(d.commands, t)
 
 
 def inverter_output_w(site: Site) -> tuple[float, ...]:
     """What the Multi inverts per phase (W, + = DC to AC): AC-out minus AC-in."""
-    return tuple(o - i for o, i in zip(site.acout_w, site.acin_w, strict=True))
+    out = limiter_output.inverter_output_w(site.acout_w, site.acin_w)
+    assert out is not None
+    return out

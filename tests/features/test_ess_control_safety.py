@@ -7,8 +7,7 @@ import anyio
 import pytest
 from test_ess_control_support import running
 
-from venus_ems.control import MultiSample
-from venus_ems.features.ess_control import EssControl, PassthroughWatch
+from venus_ems.features.ess_control import EssControl
 from venus_ems.runtime.actuator import Actuator
 from venus_ems.runtime.config import EssControlConfig
 from venus_ems.runtime.outputs import PhaseSetpointWriter
@@ -41,6 +40,27 @@ async def test_lost_meter_goes_to_the_safe_setpoint_and_back(bus_address):
         await site.until(lambda: controlling(ess.overrides.setpoint_w), 10)
         message = site.status("/Features/ess_control/Message")
         assert "resolved: inputs missing or stale (no grid reading)" in message
+
+
+async def test_lost_meter_without_a_safe_setpoint_gives_the_override_back(bus_address):
+    """The core sends ReleaseSetpoint: hub4control follows the user's setting until readings
+    return, and the message says so (it used to claim "safe setpoint 0 W")."""
+    feat = EssControl(EssControlConfig(enabled=True))
+    async with running(bus_address, [("ess_control", feat)], **EV_DAY) as site:
+        ess = site.gx.site.ess
+        await site.until(lambda: ess.overrides.setpoint_w == 25.0, 5)
+        assert site.status("/Outputs/ess_grid_setpoint/Owner") == "ess_control"
+        site.gx.site.set_meter_connected(False)
+        await site.until(lambda: ess.overrides.setpoint_w is None, 5)
+        assert site.status("/Outputs/ess_grid_setpoint/Owner") in (None, "")
+        assert site.status("/Features/ess_control/Decision") == "setpoint released"
+        message = site.status("/Features/ess_control/Message")
+        assert "inputs missing or stale (no grid reading): safe state: setpoint released" in message
+        await site.run(5)
+        assert ess.overrides.setpoint_w is None  # released once, not claimed again meanwhile
+        site.gx.site.set_meter_connected(True)
+        await site.until(lambda: controlling(ess.overrides.setpoint_w), 10)
+        assert site.status("/Outputs/ess_grid_setpoint/Owner") == "ess_control"
 
 
 async def test_frozen_meter_goes_to_the_safe_setpoint_after_stale_input_s(bus_address):
@@ -151,26 +171,3 @@ async def test_a_multi_that_falls_back_to_passthrough_is_detected(bus_address):
         await site.until(
             lambda: "passthrough" not in site.status("/Features/ess_control/Reasons"), 10
         )
-
-
-def test_passthrough_watch_needs_three_readings_after_the_dead_time():
-    watch = PassthroughWatch()
-    out = (200.0, 200.0, 200.0)
-    idle = (220.0, 220.0, 220.0)  # AC-in = AC-out + idle loss: nothing converted
-
-    def feed(at: float, ac_in=idle, command=(500.0, 500.0, 500.0)) -> bool:
-        return watch.update(MultiSample(at, ac_in, out), command, delay_s=3.0)
-
-    assert not feed(10.0)  # asked to charge 300 W per phase from here on
-    assert not feed(11.0)
-    assert not feed(12.0)  # within the effect delay: not judged
-    assert not feed(13.0)  # 1st
-    assert not feed(13.0)  # the same reading again: not counted
-    assert not feed(14.0, command=(480.0, 520.0, 500.0))  # 2nd: a new command, same direction
-    assert feed(15.0)  # 3rd reading not following: passthrough
-    assert not feed(16.0, ac_in=(500.0, 505.0, 498.0))  # the Multi follows again
-    low = (210.0, 210.0, 210.0)  # asked for 10 W only: never judged (low-power inaccuracy)
-    assert not any(feed(t, command=low) for t in (20.0, 21.0, 22.0, 23.0, 24.0))
-    inverting = (-300.0, -300.0, -300.0)  # a new direction restarts the delay
-    assert not any(feed(t, command=inverting) for t in (30.0, 31.0, 32.0, 33.0, 34.0))
-    assert feed(35.0, command=inverting)

@@ -104,6 +104,26 @@ async def test_setpoint_method_outranks_grid_control(bus_address):
         )
 
 
+async def test_setpoint_method_keeps_the_cap_while_the_grid_reading_is_missing(bus_address):
+    """Regression: without a grid reading the setpoint claim was no longer renewed and expired
+    after 30 s, lifting the cap; missing readings must keep the cap in force. (Without its
+    meter the simulated hub4control stops inverting: a long release time keeps the cap.)"""
+    lim = limiter(method="setpoint", release_hysteresis_s=600.0)
+    async with running(bus_address, [("output_limiter", lim)], **EV_DAY) as site:
+        owner = "/Outputs/ess_grid_setpoint/Owner"
+        await site.until(lambda: site.status(owner) == "output_limiter", 20)
+        await site.run(5)
+        site.gx.site.set_meter_connected(False)  # systemcalc's grid values turn invalid
+        await site.run(2)
+        held = lim.holder.value
+        assert isinstance(held, float)
+        assert held > 1000.0  # import for the car beyond the cap, far above the ESS setting
+        await site.run(40)  # longer than the claim's time to live
+        assert site.status(owner) == "output_limiter"
+        assert site.gx.site.ess.overrides.setpoint_w == held
+        assert "no grid reading" in site.status("/Features/output_limiter/Reasons")
+
+
 async def test_phase_limits_on_a_single_phase_multi_stop_with_a_config_error(bus_address):
     feat = build(OutputLimiterConfig(enabled=True, phase_limits_w=(3000.0, 3000.0, 2000.0)))
     assert [t.name for t in feat.tunables.items.values()] == [

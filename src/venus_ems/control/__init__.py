@@ -6,6 +6,9 @@ hysteresis lives in a frozen state, so a decision can be replayed. Modules:
 * :mod:`.grid_target` — grid target (zero export, export cap, import cap, fixed)
 * :mod:`.modes` — the ESS mode machine: grid target, inverter power, battery current, SoC target
 * :mod:`.output_limiter` — cap the Multi's AC output at a contract / fuse limit
+* :mod:`.limiter_output` — that cap as MaxDischargePower or as a grid setpoint
+* :mod:`.mode3_watch` — mode 3: failing or stopped setpoint writes, a Multi in passthrough
+* :mod:`.guards` — when ESS lets a feature act (ESS mode, Dynamic ESS)
 * :mod:`.baseline` — the naive controller the benchmark compares against
 * :mod:`.phases`, :mod:`.limits`, :mod:`.actuation`, :mod:`.ess` — shared pieces
 * :mod:`.commands`, :mod:`.reasons`, :mod:`.inputs` — the values that cross the boundary
@@ -16,6 +19,7 @@ from __future__ import annotations
 from .commands import (
     Command,
     Decision,
+    ReleaseSetpoint,
     SetGridSetpoint,
     SetMaxDischargePower,
     SetOutputLimit,
@@ -49,6 +53,7 @@ __all__ = [
     "MultiSample",
     "Reason",
     "ReasonCode",
+    "ReleaseSetpoint",
     "SetGridSetpoint",
     "SetMaxDischargePower",
     "SetOutputLimit",

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from .commands import Decision, SetGridSetpoint, SetPhaseSetpoints
+from .commands import Decision, ReleaseSetpoint, SetGridSetpoint, SetPhaseSetpoints
 from .ess import ActuationState, EssMethod, Gate, View
 from .inputs import EssInputs
 from .limits import Interval
@@ -59,7 +59,7 @@ def missing_essentials(view: View, inputs: EssInputs, needs: Iterable[str]) -> t
     def gone(name: str, given: object) -> Reason:
         if given is None:
             return missing(name)
-        stale = (r for r in view.notes if r.code is ReasonCode.STALE and name in r.text)
+        stale = (r for r in view.notes if r.code is ReasonCode.STALE and r.subject == name)
         return next(stale, missing(name))
 
     out: list[Reason] = []
@@ -100,9 +100,25 @@ def _hold(
 def safe_decision(
     view: View, state: ActuationState, reasons: Iterable[Reason]
 ) -> Decision[ActuationState]:
-    """Essential readings missing: go to the safe setpoint, or hold if none is configured."""
+    """Essential readings missing: go to the safe setpoint, give the output back, or hold.
+
+    With ``release_when_safe`` the output is released once (:class:`ReleaseSetpoint`); the next
+    command starts afresh from the setpoint read back (or the core's own aim).
+    """
     s = view.settings
     why = [*view.notes, *(r for r in reasons if r not in view.notes)]
+    if s.release_when_safe:
+        why.append(Reason(ReasonCode.SAFE_SETPOINT, "safe state: setpoint released"))
+        if state.released:
+            return _hold(view, state, why)
+        nxt = replace(
+            _remember(view, state, None),
+            command_w=None,
+            sent_at=view.now,
+            unseen_rise_w=0.0,
+            released=True,
+        )
+        return Decision((ReleaseSetpoint(),), nxt, tuple(why))
     if s.safe_setpoint_w is None:
         why.append(Reason(ReasonCode.SAFE_SETPOINT, "holding: no safe setpoint configured"))
         return _hold(view, state, why)
@@ -181,6 +197,7 @@ def _emit(
         sent_at=view.now,
         last_sample_at=consumed_at if consumed_at is not None else state.last_sample_at,
         unseen_rise_w=carried + max(0.0, delta),
+        released=False,
     )
     return Decision((cmd,), nxt, tuple(reasons))
 

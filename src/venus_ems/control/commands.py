@@ -15,6 +15,7 @@ from .reasons import Reason
 __all__ = [
     "Command",
     "Decision",
+    "ReleaseSetpoint",
     "SetGridSetpoint",
     "SetMaxDischargePower",
     "SetOutputLimit",
@@ -85,6 +86,15 @@ class SetPhaseSetpoints:
 
 
 @dataclass(frozen=True, slots=True)
+class ReleaseSetpoint:
+    """Give the ESS setpoint back (either method): the output returns to its safe value.
+
+    hub4 override: hub4control follows the user's ESS grid setpoint again; mode 3: the
+    configured safe setpoints. The core that sent it holds no command afterwards.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class SetMaxDischargePower:
     """Cap on ESS inverter power (W >= 0); ``None`` (or -1 given) = no limit."""
 
@@ -145,7 +155,9 @@ class SetOutputLimit:
         return SetMaxDischargePower(self.total_w)
 
 
-Command = SetGridSetpoint | SetPhaseSetpoints | SetMaxDischargePower | SetOutputLimit
+Command = (
+    SetGridSetpoint | SetPhaseSetpoints | ReleaseSetpoint | SetMaxDischargePower | SetOutputLimit
+)
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ class ActuatorSettings:
     ``dead_time_s`` + ``meter_interval_s`` is when a command is expected to show in readings;
     ``tracking_tolerance_w`` is how far the measured actuator may sit from the command before
     the core re-bases on the measurement (anti-windup); ``safe_setpoint_w`` is commanded when
-    essential readings are missing or stale (``None`` = hold the command in force).
+    essential readings are missing or stale (``None`` = hold the command in force), unless
+    ``release_when_safe``: then the output is given back instead (``ReleaseSetpoint``).
     """
 
     method: EssMethod = EssMethod.HUB4_OVERRIDE
@@ -57,6 +58,7 @@ class ActuatorSettings:
     tracking_tolerance_w: float = 100.0
     min_change_w: float = 10.0
     safe_setpoint_w: float | None = None
+    release_when_safe: bool = False
     soc_hysteresis_pct: float = 2.0
     fast_export: bool = True
     per_phase_balancing: bool = True
@@ -90,6 +92,10 @@ class ActuatorSettings:
             raise ValueError(f"efficiency = {self.efficiency}: expected 0 < efficiency <= 1")
         if self.safe_setpoint_w is not None:
             check_finite("safe_setpoint_w", self.safe_setpoint_w)
+        if not isinstance(self.release_when_safe, bool):
+            raise ValueError(f"release_when_safe = {self.release_when_safe!r}: expected a bool")  # noqa: TRY004
+        if self.release_when_safe and self.safe_setpoint_w is not None:
+            raise ValueError("safe_setpoint_w and release_when_safe exclude each other")
 
     @property
     def effect_delay_s(self) -> float:
@@ -109,7 +115,8 @@ class ActuationState:
     ``command_w`` is per phase for mode 3 and a 1-tuple for the grid setpoint. ``unseen_rise_w``
     (>= 0) is the rise of ``u`` commanded but not yet visible in readings (fast export path);
     ``last_error_w`` is the control error of the previous new reading and ``off_band_since`` the
-    time the error left the dead band on its current side (steadiness check).
+    time the error left the dead band on its current side (steadiness check). ``released`` is
+    True from a ``ReleaseSetpoint`` until the next command (then no command is in force).
     """
 
     command_w: tuple[float, ...] | None = None
@@ -119,6 +126,7 @@ class ActuationState:
     soc_blocked: bool = False
     last_error_w: float | None = None
     off_band_since: float | None = None
+    released: bool = False
 
     @property
     def command_total_w(self) -> float | None:

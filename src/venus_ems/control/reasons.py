@@ -7,6 +7,7 @@ The factory functions below are the only place the texts are written, so they st
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -17,7 +18,12 @@ __all__ = [
     "dead_time",
     "fmt_w",
     "missing",
+    "not_renewed",
+    "passthrough",
+    "safe_note",
+    "stable_text",
     "stale",
+    "write_failing",
 ]
 
 
@@ -67,15 +73,24 @@ class ReasonCode(str, Enum):
     RELEASED = "released"
     # baseline
     PERIOD = "period"
+    # mode-3 health
+    WRITE_FAILING = "write_failing"
+    NOT_RENEWED = "not_renewed"
+    PASSTHROUGH = "passthrough"
 
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """One reason: ``code`` for machines, ``text`` for people, ``value`` (W, A, %, s) if any."""
+    """One reason: ``code`` for machines, ``text`` for people, ``value`` (W, A, %, s) if any.
+
+    ``subject`` names the reading a ``missing``/``stale`` reason is about (``"grid"``,
+    ``"battery"``, ``"Multi"``...), so nobody has to parse ``text``.
+    """
 
     code: ReasonCode
     text: str
     value: float | None = None
+    subject: str | None = None
 
     def __str__(self) -> str:
         """The human text."""
@@ -98,12 +113,58 @@ def dead_time(wait_s: float) -> Reason:
 
 def missing(what: str) -> Reason:
     """A needed reading is absent (never treated as 0)."""
-    return Reason(ReasonCode.MISSING, f"no {what} reading")
+    return Reason(ReasonCode.MISSING, f"no {what} reading", subject=what)
 
 
 def stale(what: str, age_s: float) -> Reason:
-    """A needed reading is older than the staleness limit."""
-    return Reason(ReasonCode.STALE, f"{what} reading stale ({age_s:.1f} s old)", age_s)
+    """A needed reading is older than the staleness limit (``age_s`` s)."""
+    return Reason(ReasonCode.STALE, f"{what} reading stale ({age_s:.1f} s old)", age_s, what)
+
+
+def write_failing(error: str) -> Reason:
+    """Writes of the mode-3 setpoints fail (``error`` as the actuator reports it)."""
+    return Reason(ReasonCode.WRITE_FAILING, f"mode-3 setpoint writes failing: {error}")
+
+
+def not_renewed(age_s: float) -> Reason:
+    """The mode-3 setpoints were last written ``age_s`` s ago: the Multi will drop them."""
+    return Reason(
+        ReasonCode.NOT_RENEWED,
+        f"mode-3 setpoints not renewed for {age_s:.0f} s (the Multi falls back to passthrough)",
+        age_s,
+    )
+
+
+def passthrough() -> Reason:
+    """The Multi converts nothing although its mode-3 setpoints ask it to."""
+    return Reason(
+        ReasonCode.PASSTHROUGH,
+        "Multi not following its mode-3 setpoints: fell back to passthrough",
+    )
+
+
+def stable_text(reason: Reason) -> str:
+    """``reason``'s text without the numbers that change every reading (ages, durations).
+
+    For messages that are sent when they appear or change, not once per decision.
+    """
+    if reason.code is ReasonCode.STALE and reason.subject is not None:
+        return f"{reason.subject} reading stale"
+    if reason.code is ReasonCode.NOT_RENEWED:
+        return "mode-3 setpoints not renewed"
+    return reason.text
+
+
+def safe_note(reasons: Iterable[Reason]) -> str | None:
+    """A stable message while a decision holds the safe state, naming what is gone; else None."""
+    reasons = tuple(reasons)
+    safe = next((r for r in reasons if r.code is ReasonCode.SAFE_SETPOINT), None)
+    if safe is None:
+        return None
+    gone = sorted(
+        {stable_text(r) for r in reasons if r.code in (ReasonCode.MISSING, ReasonCode.STALE)}
+    )
+    return f"inputs missing or stale ({', '.join(gone)}): {safe.text}"
 
 
 def at_bound(code: ReasonCode, text: str, value: float | None = None) -> Reason:

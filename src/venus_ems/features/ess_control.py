@@ -1,8 +1,9 @@
 """C1: ESS grid control (zero export, export/import cap, fixed target and the power modes).
 
 Each new grid reading (and a 1 s timer) runs the pure core
-:func:`venus_ems.control.modes.decide` on the GX's readings (:mod:`.ess_inputs`); its command
-goes to the one actuator of the output:
+:func:`venus_ems.control.modes.decide` on the GX's readings (:mod:`.ess_inputs`). The
+decision's commands are the only data path to the output: the last one is claimed (and so
+renewed) on the one actuator of the output at every step (:mod:`.claims`):
 
 * ``method = "hub4_override"``: hub4 ``/Overrides/Setpoint`` (W, + = import; not persisted;
   hub4control keeps running the fast loop), needs ESS mode 1 or 2;
@@ -12,10 +13,12 @@ goes to the one actuator of the output:
   never writes ``/Settings/CGwacs/Hub4Mode`` (or any other persisted ESS setting).
 
 It holds off (no claim, the output goes to its safe value) while Dynamic ESS is active or the
-ESS mode does not fit the method. Stale or missing readings make the core command
-``safe_setpoint_w``; a stalled feature's claim expires after twice ``stale_input_s``; on stop
-or crash the actuator writes the safe value. In mode 3 it watches that the Multi follows:
-failing or stopped refreshes and a Multi that fell back to passthrough are reported.
+ESS mode does not fit the method (:mod:`venus_ems.control.guards`). Stale or missing readings
+make the core command ``safe_setpoint_w``, or release the output when none is configured; a
+stalled feature's claim expires after twice ``stale_input_s``; on stop or crash the actuator
+writes the safe value. In mode 3 it watches that the Multi follows
+(:mod:`venus_ems.control.mode3_watch`): failing or stopped refreshes and a Multi that fell
+back to passthrough are reported.
 
 Runtime tunables (localsettings ``/Settings/VenusEms/EssControl/*``, MQTT
 ``<prefix>/ess_control/set/<name>``): ``mode``, ``grid_target``, ``target_w``, ``export_cap_w``,
@@ -25,7 +28,7 @@ Runtime tunables (localsettings ``/Settings/VenusEms/EssControl/*``, MQTT
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -35,7 +38,6 @@ from ..clock import sleep_or_event
 from ..control import (
     ActuationState,
     ActuatorSettings,
-    EssInputs,
     EssMethod,
     EssMode,
     EssSettings,
@@ -43,28 +45,30 @@ from ..control import (
     GridTargetKind,
     GridTargetSettings,
     MultiSample,
-    Reason,
-    ReasonCode,
+    ReleaseSetpoint,
+    SetGridSetpoint,
+    SetPhaseSetpoints,
     SocTargetSettings,
+    mode3_watch,
     modes,
 )
+from ..control.reasons import safe_note, stable_text
 from ..runtime.actuator import Actuator
 from ..runtime.config import EssControlConfig
 from ..runtime.outputs import grid_setpoint_actuator, phase_setpoints_actuator
 from ..venus import Subscription
-from .ess_inputs import SYSTEM, VEBUS, InputTracker, ess_guard, phase_count
+from ..venus.names import SYSTEM, VEBUS
+from .claims import CommandHolder
+from .ess_inputs import InputTracker, ess_guard, phase_count
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
 
-__all__ = ["EssControl", "PassthroughWatch", "build", "ess_settings", "tunables_for"]
+__all__ = ["EssControl", "build", "ess_settings", "tunables_for"]
 
 TICK_S = 1.0
 """Decide at least this often (s) even without a new grid reading (staleness, guards)."""
-_ASKED_W = 200.0  # a phase asked to convert at least this much ...
-_IDLE_W = 60.0  # ... that converts no more than this (idle loss) is not following
-_GONE = (ReasonCode.MISSING, ReasonCode.STALE)
 
 
 def tunables_for(config: EssControlConfig) -> list[Tunable]:
@@ -109,9 +113,9 @@ def ess_settings(
             dead_time_s=config.dead_time_s,
             meter_interval_s=1.0,
             stale_after_s=config.stale_input_s,
-            # None in the config means "release the output"; the core still needs a value to
-            # say when it would go safe (the feature then releases instead of claiming it)
-            safe_setpoint_w=0.0 if config.safe_setpoint_w is None else config.safe_setpoint_w,
+            safe_setpoint_w=config.safe_setpoint_w,
+            # no safe setpoint configured: give the output back to ESS instead
+            release_when_safe=config.safe_setpoint_w is None,
             soc_hysteresis_pct=hyst,
             per_phase_balancing=config.per_phase,
         ),
@@ -129,53 +133,6 @@ def ess_settings(
     )
 
 
-@dataclass
-class PassthroughWatch:
-    """Mode 3: does the Multi follow its setpoints? Three readings in a row that do not → no.
-
-    A phase is judged once it has been asked, for at least the effect delay, to convert 200 W
-    or more in one direction (the command may change meanwhile); it is not following when it
-    converts less than 60 W (its idle loss): the Multi fell back to passthrough (setpoints not
-    renewed, or refused). Small setpoints are never judged (the Multi is inaccurate there).
-    """
-
-    count: int = 0
-    last_at: float | None = None
-    active: bool = False
-    asked: tuple[int, ...] = ()
-    asked_since: tuple[float, ...] = ()
-
-    def update(
-        self, multi: MultiSample | None, command: tuple[float, ...] | None, delay_s: float
-    ) -> bool:
-        """Feed the latest Multi reading and the setpoints in force; True while in passthrough."""
-        if (
-            multi is None
-            or multi.ac_in_w is None
-            or multi.ac_out_w is None
-            or command is None
-            or len(command) != len(multi.ac_in_w)
-            or multi.measured_at == self.last_at
-        ):
-            return self.active
-        at = self.last_at = multi.measured_at
-        wanted = [sp - out for sp, out in zip(command, multi.ac_out_w, strict=True)]
-        asked = tuple(0 if abs(c) < _ASKED_W else (1 if c > 0 else -1) for c in wanted)
-        if len(self.asked) != len(asked):
-            self.asked, self.asked_since = (0,) * len(asked), (at,) * len(asked)
-        self.asked_since = tuple(
-            since if a == old else at
-            for a, old, since in zip(asked, self.asked, self.asked_since, strict=True)
-        )
-        self.asked = asked
-        measured = [i - o for i, o in zip(multi.ac_in_w, multi.ac_out_w, strict=True)]
-        judged = [p for p, a in enumerate(asked) if a != 0 and at - self.asked_since[p] >= delay_s]
-        idle = bool(judged) and all(abs(measured[p]) <= _IDLE_W for p in judged)
-        self.count = self.count + 1 if idle else 0
-        self.active = self.count >= 3
-        return self.active
-
-
 class EssControl:
     """The ESS grid control feature (C1)."""
 
@@ -191,7 +148,10 @@ class EssControl:
         )
         self.settings = ess_settings(config, self.tunables.values, self.phases)
         self.state = EssState()
-        self.passthrough = PassthroughWatch()
+        self.holder = CommandHolder(
+            self.name, kinds=(SetGridSetpoint, SetPhaseSetpoints, ReleaseSetpoint)
+        )
+        self.watch = mode3_watch.PassthroughState()
         self._wake = anyio.Event()
         self._notes: dict[str, str] = {}
         self._reaim = False
@@ -203,6 +163,11 @@ class EssControl:
         self.settings = ess_settings(self.config, self.tunables.values, self.phases)
         self._reaim = True
         self._wake.set()
+
+    def _reset(self) -> None:
+        self.state = EssState()
+        self.holder.reset()
+        self.watch = mode3_watch.PassthroughState()
 
     # ----------------------------------------------------------------- output
 
@@ -245,17 +210,16 @@ class EssControl:
     # ----------------------------------------------------------------- one decision
 
     def step(self, ctx: FeatureContext, act: Actuator[Any], tracker: InputTracker) -> None:
-        """Check the guards, decide on the current readings, claim the output, report."""
+        """Check the guards, decide on the current readings, apply its command, report."""
         now = ctx.clock.monotonic()
         guard = ess_guard(ctx.monitor, self.method)
         self._note(ctx, "guard", guard.hold)
         if guard.hold is not None:
-            if guard.dess_mode:  # Dynamic ESS owns the overrides: step aside, write nothing
+            if guard.abandon:  # Dynamic ESS owns the overrides: step aside, write nothing
                 act.abandon(self.name)
             else:
                 act.release(self.name)
-            self.state = EssState()
-            self.passthrough = PassthroughWatch()
+            self._reset()
             ctx.report("holding off", [guard.hold])
             return
         inputs = tracker.inputs(ctx.monitor, self.phases, self.method)
@@ -270,55 +234,42 @@ class EssControl:
             ctx.report("readings rejected", [*tracker.rejected, str(err)])
             return
         self.state = decision.next_state
-        command = self.state.actuation.command_w
-        safe = any(r.code is ReasonCode.SAFE_SETPOINT for r in decision.reasons)
-        if safe and self.config.safe_setpoint_w is None:
-            act.release(self.name)  # no safe setpoint configured: give the output back to ESS
-        elif command is not None:
-            act.claim(self.name, tuple(command) if self.method is EssMethod.MODE3 else command[0])
-        self._note(ctx, "safe", self._safe_note(decision.reasons))
+        self.holder.apply(act, decision.commands)
+        self._note(ctx, "safe", safe_note(decision.reasons))
         reasons = [*tracker.rejected, *(r.text for r in decision.reasons)]
         if self.method is EssMethod.MODE3:
-            reasons.extend(self._mode3_health(ctx, act, inputs, now))
-        ctx.report(self._describe(command), reasons)
-
-    def _safe_note(self, reasons: tuple[Reason, ...]) -> str | None:
-        """A stable message while the core holds the safe setpoint (ages left out), or None."""
-        if not any(r.code is ReasonCode.SAFE_SETPOINT for r in reasons):
-            return None
-        gone = (r.text.split(" (")[0] for r in reasons if r.code in _GONE)
-        return f"inputs missing or stale ({', '.join(sorted(set(gone)))}): " + next(
-            r.text for r in reasons if r.code is ReasonCode.SAFE_SETPOINT
-        )
+            reasons.extend(self._mode3_health(ctx, act, inputs.multi, now))
+        ctx.report(self._describe(), reasons)
 
     def _mode3_health(
-        self, ctx: FeatureContext, act: Actuator[Any], inputs: EssInputs, now: float
+        self, ctx: FeatureContext, act: Actuator[Any], multi: MultiSample | None, now: float
     ) -> list[str]:
-        problems: list[str] = []
-        notes: list[str] = []  # the same without numbers that change every second
-        if act.last_error is not None:
-            problems.append(f"mode-3 setpoint writes failing: {act.last_error}")
-            notes.append(problems[-1])
-        refresh = self.config.mode3_refresh_s
-        if act.last_write_at is not None and now - act.last_write_at > 3 * refresh:
-            problems.append(
-                f"mode-3 setpoints not renewed for {now - act.last_write_at:.0f} s "
-                "(the Multi falls back to passthrough)"
-            )
-            notes.append("mode-3 setpoints not renewed")
-        delay = self.settings.actuator.effect_delay_s
-        if self.passthrough.update(inputs.multi, self.state.actuation.command_w, delay):
-            problems.append("Multi not following its mode-3 setpoints: fell back to passthrough")
-            notes.append(problems[-1])
-        self._note(ctx, "mode3", "; ".join(notes) or None)
-        return problems
+        cmd = self.holder.command
+        setpoints = cmd.phases_w if isinstance(cmd, SetPhaseSetpoints) else None
+        watch = mode3_watch.decide(
+            mode3_watch.Mode3WatchInputs(multi, setpoints, act.last_error, act.last_write_at),
+            self.watch,
+            mode3_watch.Mode3WatchSettings(
+                refresh_s=self.config.mode3_refresh_s,
+                effect_delay_s=self.settings.actuator.effect_delay_s,
+            ),
+            now,
+        )
+        self.watch = watch.next_state
+        self._note(ctx, "mode3", "; ".join(stable_text(r) for r in watch.reasons) or None)
+        return [r.text for r in watch.reasons]
 
-    def _describe(self, command: tuple[float, ...] | None) -> str:
-        if command is None:
+    def _describe(self) -> str:
+        cmd = self.holder.command
+        if cmd is None:
             return "waiting for readings"
-        if self.method is EssMethod.MODE3:
-            return "AC-in setpoints " + "/".join(f"{w:+.0f}" for w in command) + " W"
-        return f"grid setpoint {command[0]:+.0f} W"
+        if isinstance(cmd, ReleaseSetpoint):
+            return "setpoint released"
+        value = self.holder.value
+        if isinstance(value, tuple):
+            return "AC-in setpoints " + "/".join(f"{w:+.0f}" for w in value) + " W"
+        assert value is not None
+        return f"grid setpoint {value:+.0f} W"
 
     # ----------------------------------------------------------------- lifecycle
 
@@ -333,8 +284,7 @@ class EssControl:
         await mon.wait_for_service(SYSTEM, timeout=30.0)
         await mon.wait_for_service(VEBUS, timeout=30.0)  # the Multi tells the phase count
         self.phases = phase_count(mon)
-        self.state = EssState()
-        self.passthrough = PassthroughWatch()
+        self._reset()
         self._notes.clear()
         tracker = InputTracker(ctx.clock)
         tracker.start()

@@ -5,12 +5,14 @@ The Monitor reports changes only, so freshness is tracked here from the change s
 * the grid reading (``system /Ac/Grid/Lx/Power``, + = import) is stamped with the time one of
   its paths last changed: a live meter's noise changes it every sample, so a meter that stops
   updating goes stale after ``stale_input_s`` even while systemcalc keeps publishing;
-* battery (``system /Dc/Battery/*``, the active battery's ``/Info/*`` and ``/Io/*``) and Multi
-  (vebus ``/Ac/ActiveIn/Lx/P``, ``/Ac/Out/Lx/P``) readings are stamped with the last time their
+* battery (``system /Dc/Battery/*``, and ``/Info/*``, ``/Io/*`` of the battery systemcalc uses,
+  chosen by :func:`venus_ems.venus.active.active_service`) and Multi (vebus ``/Ac/ActiveIn/Lx/P``,
+  ``/Ac/Out/Lx/P``) readings are stamped with the last time their
   publisher sent anything: a constant value of a live service is still current.
 
 Values that fail validation (a SoC of 140 %, a negative voltage) make their group missing,
-with the reason, never 0. Also here: the ESS guards (Hub4Mode, Dynamic ESS) both features obey.
+with the reason, never 0. Also here: the settings the ESS guards read (Hub4Mode, Dynamic ESS;
+the rule itself is :mod:`venus_ems.control.guards`).
 """
 
 from __future__ import annotations
@@ -20,32 +22,25 @@ from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..control import BatterySample, EssInputs, EssMethod, GridSample, MultiSample
-from ..runtime.outputs import active_vebus
+from ..control.guards import EssGuard
+from ..control.guards import ess_guard as _guard
 from ..venus import SETTINGS_SERVICE, Monitor, Value
+from ..venus.active import active_service
+from ..venus.names import BATTERY, HUB4, SYSTEM, VEBUS
 
-__all__ = [
-    "BATTERY",
-    "HUB4",
-    "SYSTEM",
-    "VEBUS",
-    "EssGuard",
-    "InputTracker",
-    "ess_guard",
-    "phase_count",
-]
+__all__ = ["InputTracker", "ess_guard", "phase_count", "read_guard"]
 
-SYSTEM = "com.victronenergy.system"
-HUB4 = "com.victronenergy.hub4"
-VEBUS = "com.victronenergy.vebus"
-BATTERY = "com.victronenergy.battery"
 HUB4_MODE = "/Settings/CGwacs/Hub4Mode"
 DESS_MODE = "/Settings/DynamicEss/Mode"
 _GRID_PATHS = frozenset(f"/Ac/Grid/L{p}/Power" for p in (1, 2, 3))
 
 
-def phase_count(monitor: Monitor) -> int:
-    """Phases of the site: vebus ``/Ac/NumberOfPhases``, else the grid phases shown, else 1."""
-    vebus = active_vebus(monitor)
+def phase_count(monitor: Monitor, vebus: str | None = None) -> int:
+    """Phases of the site: vebus ``/Ac/NumberOfPhases``, else the grid phases shown, else 1.
+
+    ``vebus`` names the Multi's service; by default the one systemcalc reports.
+    """
+    vebus = vebus or active_service(monitor, VEBUS)
     n = monitor.get_int(vebus, "/Ac/NumberOfPhases") if vebus else None
     if n in (1, 2, 3):
         assert n is not None
@@ -54,39 +49,16 @@ def phase_count(monitor: Monitor) -> int:
     return max(shown) if shown else 1
 
 
-@dataclass(frozen=True, slots=True)
-class EssGuard:
-    """Whether ESS lets a feature act now, and why not (``hold`` is None when it may)."""
-
-    hub4_mode: int | None
-    dess_mode: int | None
-    hold: str | None
+def read_guard(monitor: Monitor) -> tuple[int | None, int | None]:
+    """ESS mode (``Hub4Mode``) and Dynamic ESS mode from localsettings (None = unknown)."""
+    return monitor.get_int(SETTINGS_SERVICE, HUB4_MODE), monitor.get_int(
+        SETTINGS_SERVICE, DESS_MODE
+    )
 
 
 def ess_guard(monitor: Monitor, method: EssMethod) -> EssGuard:
-    """Check the ESS mode against ``method`` and that Dynamic ESS is off.
-
-    hub4 override needs ESS mode 1 or 2 (hub4control runs); mode 3 needs Hub4Mode 3 (external
-    control), which only the user sets: venus-ems never writes that persisted setting.
-    """
-    hub4 = monitor.get_int(SETTINGS_SERVICE, HUB4_MODE)
-    dess = monitor.get_int(SETTINGS_SERVICE, DESS_MODE)
-    hold: str | None = None
-    if dess is not None and dess > 0:
-        hold = f"Dynamic ESS is active (mode {dess}): holding off, it owns the ESS overrides"
-    elif hub4 is None:
-        hold = "ESS mode unknown (no /Settings/CGwacs/Hub4Mode): holding off"
-    elif method is EssMethod.MODE3 and hub4 != 3:
-        hold = (
-            f"method mode3 needs ESS mode 'External control' (Hub4Mode 3), the GX is in mode "
-            f"{hub4}: set it on the GX (venus-ems never writes it)"
-        )
-    elif method is EssMethod.HUB4_OVERRIDE and hub4 not in (1, 2):
-        hold = (
-            f"ESS is in external control (Hub4Mode {hub4}): the hub4 override has no effect; "
-            "use method mode3 or an ESS mode with phase compensation"
-        )
-    return EssGuard(hub4, dess, hold)
+    """The ESS guard (:func:`venus_ems.control.guards.ess_guard`) on the settings in force."""
+    return _guard(*read_guard(monitor), method)
 
 
 def _tuple(values: list[float | None]) -> tuple[float, ...] | None:
@@ -156,10 +128,7 @@ class InputTracker:
         power = monitor.get_float(SYSTEM, "/Dc/Battery/Power")
         if at is None or (soc is None and volt is None and power is None):
             return None
-        bms = monitor.get_str(SYSTEM, "/Dc/Battery/BatteryService")
-        if not bms or monitor.service(bms) is None:
-            found = monitor.services(BATTERY)
-            bms = found[0].name if found else None
+        bms = active_service(monitor, BATTERY)  # the BMS systemcalc uses
         ccl = dcl = None
         allow_c = allow_d = None
         if bms is not None:
@@ -187,7 +156,7 @@ class InputTracker:
 
     def multi(self, monitor: Monitor, phases: int) -> MultiSample | None:
         """The Multi's AC-in (+ = into the Multi) and AC-out (+ = to loads) per phase, W."""
-        vebus = active_vebus(monitor)
+        vebus = active_service(monitor, VEBUS)
         at = self._at(vebus)
         if vebus is None or at is None:
             return None

@@ -35,6 +35,8 @@ from ..devices.shelly import ShellyDevice
 from ..errors import ConfigError
 from ..runtime.config import GridMeterConfig
 from ..venus import Service
+from ..venus.names import GRID
+from ..venus.names import service_name as _service_name
 from ..venus.specs import METER_ROLES, add_grid_paths, grid_measurements
 from .counters import split_energy
 from .shelly_meter import ShellyMeterFeature
@@ -44,7 +46,7 @@ __all__ = ["GridMeter", "build", "service_name"]
 
 def service_name(name: str) -> str:
     """D-Bus service name of the grid meter called ``name``."""
-    return f"com.victronenergy.grid.venusems_{name}"
+    return _service_name(GRID, f"venusems_{name}")
 
 
 class GridMeter(ShellyMeterFeature):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from .. import __version__
+from ..venus.names import PREFIX
 
 __all__ = [
     "RULES",
@@ -28,7 +29,6 @@ __all__ = [
 ]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_VICTRON = "com.victronenergy."
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,7 @@ def discovery_config(
     device is created per such name.
     """
     node_id = object_id(node)
-    short = service.removeprefix(_VICTRON)
+    short = service.removeprefix(PREFIX)
     kind = classify(path)
     config: dict[str, Any] = {
         "name": _entity_name(path),

@@ -28,21 +28,24 @@ while Dynamic ESS runs. Safe state: no limit. Runtime tunables:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 import anyio
 from anyio.abc import TaskStatus
 
 from ..clock import Clock, sleep_or_event
-from ..control import LimiterSettings, LimiterState, MultiSample, SetOutputLimit
-from ..control import output_limiter as core
-from ..control.ess import EssMethod
+from ..control import LimiterSettings, MultiSample
+from ..control import limiter_output as core
+from ..control.guards import limiter_guard
 from ..errors import ConfigError
 from ..runtime.actuator import Actuator
 from ..runtime.config import OutputLimiterConfig
-from ..runtime.outputs import DbusPathWriter, active_vebus, grid_setpoint_actuator
+from ..runtime.outputs import DbusPathWriter, grid_setpoint_actuator
 from ..venus import SETTINGS_SERVICE, Monitor, Subscription
-from .ess_inputs import HUB4, SYSTEM, VEBUS, ess_guard
+from ..venus.active import active_service
+from ..venus.names import HUB4, SYSTEM, VEBUS
+from .claims import CommandHolder
+from .ess_inputs import phase_count, read_guard
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 
 if TYPE_CHECKING:
@@ -73,7 +76,7 @@ def tunables_for(config: OutputLimiterConfig) -> list[Tunable]:
 
 def limiter_settings(
     config: OutputLimiterConfig, values: Mapping[str, TunableValue], phases: int
-) -> LimiterSettings:
+) -> core.CapSettings:
     """Core settings from the configuration and the tunables (ValueError if invalid)."""
     phase_limits: tuple[float, ...] | None = None
     if config.phase_limits_w is not None:
@@ -83,7 +86,7 @@ def limiter_settings(
         limit = max(phase_limits)
     else:
         limit = float(values["limit_w"])
-    return LimiterSettings(
+    cap = LimiterSettings(
         limit_w=limit,
         phases=phases,
         per_phase=config.per_phase or phase_limits is not None,
@@ -95,27 +98,22 @@ def limiter_settings(
         dead_time_s=DEAD_TIME_S,
         meter_interval_s=1.0,
     )
+    return core.CapSettings(cap, core.CapMethod(config.method))
 
 
 def inverter_output(monitor: Monitor, vebus: str, phases: int) -> tuple[float, ...] | None:
     """What the Multi inverts per phase (W, + = DC to AC): AC-out minus AC-in; None if unknown."""
-    out: list[float] = []
-    for p in range(1, phases + 1):
-        ac_out = monitor.get_float(vebus, f"/Ac/Out/L{p}/P")
-        ac_in = monitor.get_float(vebus, f"/Ac/ActiveIn/L{p}/P")
-        if ac_out is None:
-            return None
-        out.append(ac_out - (ac_in or 0.0))  # islanded: AC-in is invalid, the output is all ours
-    return tuple(out)
+    rng = range(1, phases + 1)
+    return core.inverter_output_w(
+        [monitor.get_float(vebus, f"/Ac/Out/L{p}/P") for p in rng],
+        [monitor.get_float(vebus, f"/Ac/ActiveIn/L{p}/P") for p in rng],
+    )
 
 
-def _loss_ratio(monitor: Monitor, vebus: str | None, out: tuple[float, ...]) -> float:
-    """DC draw per W of AC output (>= 1) from vebus ``/Dc/0/Power`` (+ = charging)."""
-    dc = None if vebus is None else monitor.get_float(vebus, "/Dc/0/Power")
-    ac = sum(out)
-    if dc is None or ac < 500.0 or -dc <= 0:
-        return 1.0
-    return min(max(-dc / ac, 1.0), 1.3)
+def _complete(values: list[float | None]) -> tuple[float, ...] | None:
+    """The values as a tuple, or None when one is unknown."""
+    known = tuple(v for v in values if v is not None)
+    return known if len(known) == len(values) else None
 
 
 class OutputLimiter:
@@ -131,24 +129,27 @@ class OutputLimiter:
             self.name, "OutputLimiter", tunables_for(config), self._validate, self._retune
         )
         self.settings = limiter_settings(config, self.tunables.values, self.phases)
-        self.state = LimiterState()
+        self.state = core.CapState()
+        self.holder = CommandHolder(self.name, PRIORITY, get_args(core.CapCommand))
         self._wake = anyio.Event()
         self._seen_at: float | None = None
         self._held: str | None = None
-        self._claimed: float | None = None
-        self._cap_total: float | None = None
 
-    def _validate(self, values: dict[str, TunableValue]) -> LimiterSettings:
+    def _validate(self, values: dict[str, TunableValue]) -> core.CapSettings:
         return limiter_settings(self.config, values, self.phases)
 
     def _retune(self) -> None:
         self.settings = limiter_settings(self.config, self.tunables.values, self.phases)
         self._wake.set()
 
+    def _reset(self) -> None:
+        self.state = core.CapState()
+        self.holder.reset()
+
     def vebus(self, monitor: Monitor) -> str | None:
         """The Multi's service: configured, else the one systemcalc reports."""
         name = self.config.vebus_service
-        return active_vebus(monitor) if name == "auto" else name
+        return active_service(monitor, VEBUS) if name == "auto" else name
 
     # ----------------------------------------------------------------- output
 
@@ -156,7 +157,7 @@ class OutputLimiter:
         """The output this method writes (created on first use)."""
         mon, clock = ctx.monitor, ctx.clock
         ttl = 30.0
-        if self.config.method == "setpoint":
+        if self.settings.method is core.CapMethod.SETPOINT:
             return ctx.actuators.ensure(
                 "ess.grid_setpoint",
                 lambda: grid_setpoint_actuator(mon, clock, safe_w=None, claim_ttl_s=ttl),
@@ -183,96 +184,49 @@ class OutputLimiter:
             ),
         )
 
-    def _max_discharge(
-        self, ctx: FeatureContext, cmd: SetOutputLimit, out: tuple[float, ...]
-    ) -> float:
-        """MaxDischargePower (W) for a cap on the AC output.
+    def inputs(self, monitor: Monitor, act: Actuator[Any]) -> core.CapInputs:
+        """The readings one decision needs, from the monitor and the other claims."""
+        vebus = self.vebus(monitor)
+        out = None if vebus is None else inverter_output(monitor, vebus, self.phases)
+        at = self._seen_at
+        grid = [
+            monitor.get_float(SYSTEM, f"/Ac/Grid/L{p}/Power") for p in range(1, self.phases + 1)
+        ]
+        return core.CapInputs(
+            output=None if out is None or at is None else MultiSample(at, None, out),
+            dc_power_w=None if vebus is None else monitor.get_float(vebus, "/Dc/0/Power"),
+            grid_w=_complete(grid),
+            others_setpoint_w=act.desired_without(self.name) if self.holds_setpoint else None,
+            ess_setpoint_w=monitor.get_float(SETTINGS_SERVICE, "/Settings/CGwacs/AcPowerSetPoint"),
+        )
 
-        MaxDischargePower limits what the Multi draws from the battery; the cap is on its AC
-        output, so it is scaled by the DC draw / AC output ratio measured now (the conversion
-        loss, 1 to 1.3; 1 while the Multi inverts too little to tell).
-        """
-        assert cmd.total_w is not None
-        return float(round(cmd.total_w * _loss_ratio(ctx.monitor, self.vebus(ctx.monitor), out)))
-
-    def _setpoint(
-        self, ctx: FeatureContext, act: Actuator[Any], cap_w: float, out: tuple[float, ...]
-    ) -> float | None:
-        """Grid setpoint (W, + = import) that keeps the output at most ``cap_w``, else None.
-
-        Output = net AC load - grid, so the grid must import at least net load - cap. The
-        setpoint is never lowered below what the other claims (ESS grid control) or the ESS
-        setting would hold: the cap only ever adds import, it never forces the Multi to
-        invert up to the cap (which would export when the load drops).
-        """
-        mon = ctx.monitor
-        grid = [mon.get_float(SYSTEM, f"/Ac/Grid/L{p}/Power") for p in range(1, self.phases + 1)]
-        if any(g is None for g in grid):
-            return None
-        floor = sum(g for g in grid if g is not None) + sum(out) - cap_w
-        other = act.desired_without(self.name)
-        if other is None:
-            other = mon.get_float(SETTINGS_SERVICE, "/Settings/CGwacs/AcPowerSetPoint")
-        return float(10 * round(max(floor, other if other is not None else floor) / 10))
-
-    def _claim(
-        self,
-        ctx: FeatureContext,
-        act: Actuator[Any],
-        cmd: SetOutputLimit | None,
-        out: tuple[float, ...] | None,
-    ) -> None:
-        """Claim (or renew, or release) the output for the cap in force."""
-        caps = self.state.cap_w
-        if caps is None or (cmd is not None and cmd.released):
-            self._claimed = None
-            act.release(self.name)
-            return
-        value = self._claimed
-        if self.config.method == "setpoint":
-            total = cmd.total_w if cmd is not None else None
-            if total is None and self._cap_total is not None:
-                total = self._cap_total
-            if total is not None and out is not None:
-                self._cap_total = total
-                value = self._setpoint(ctx, act, total, out)
-        elif cmd is not None and out is not None:
-            value = self._max_discharge(ctx, cmd, out)
-        if value is not None:
-            self._claimed = value
-            act.claim(self.name, value, priority=PRIORITY)  # repeated each step: a renewal
+    @property
+    def holds_setpoint(self) -> bool:
+        """True when the cap goes through the grid setpoint (``method = "setpoint"``)."""
+        return self.settings.method is core.CapMethod.SETPOINT
 
     # ----------------------------------------------------------------- one decision
 
     def step(self, ctx: FeatureContext, act: Actuator[Any]) -> None:
-        """Guards, one core decision on the inverter output, claim or release, report."""
-        mon = ctx.monitor
-        guard = ess_guard(mon, EssMethod.HUB4_OVERRIDE)
+        """Guards, one core decision on the inverter output, apply its command, report."""
+        guard = limiter_guard(*read_guard(ctx.monitor))
         hold = guard.hold
-        if guard.hub4_mode == 3:
-            hold = "ESS mode 3 (external control): the Multi ignores MaxDischargePower; holding off"
         if hold != self._held:
             ctx.message("warning" if hold else "info", hold or f"resolved: {self._held}")
             self._held = hold
         if hold is not None:
-            if guard.dess_mode:  # Dynamic ESS owns the hub4 overrides: step aside, write nothing
+            if guard.abandon:  # Dynamic ESS owns the hub4 overrides: step aside, write nothing
                 act.abandon(self.name)
             else:
                 act.release(self.name)
-            self._claimed = self._cap_total = None
-            self.state = LimiterState()
+            self._reset()
             ctx.report("holding off", [hold])
             return
         now = ctx.clock.monotonic()
-        vebus = self.vebus(mon)
-        out = None if vebus is None else inverter_output(mon, vebus, self.phases)
-        at = self._seen_at
-        sample = None if out is None or at is None else MultiSample(at, None, out)
-        decision = core.decide(sample, self.state, self.settings, now)
+        decision = core.decide(self.inputs(ctx.monitor, act), self.state, self.settings, now)
         self.state = decision.next_state
-        cmd = next((c for c in decision.commands if isinstance(c, SetOutputLimit)), None)
-        self._claim(ctx, act, cmd, out)
-        caps = self.state.cap_w
+        self.holder.apply(act, decision.commands)
+        caps = self.state.limiter.cap_w
         text = "no cap" if caps is None else "cap " + "/".join(f"{c:.0f}" for c in caps) + " W"
         ctx.report(text, [r.text for r in decision.reasons])
 
@@ -289,11 +243,9 @@ class OutputLimiter:
         mon = ctx.monitor
         await mon.wait_for_service(SYSTEM, timeout=30.0)
         vebus = self.vebus(mon) or (await mon.wait_for_service(VEBUS, timeout=30.0)).name
-        n = mon.get_int(vebus, "/Ac/NumberOfPhases")
-        self.phases = n if n in (1, 2, 3) and n is not None else 1
-        self.state = LimiterState()
+        self.phases = phase_count(mon, vebus)
+        self._reset()
         self._held = None
-        self._claimed = self._cap_total = None
         self._seen_at = ctx.clock.monotonic()
         try:
             self.settings = limiter_settings(self.config, self.tunables.values, self.phases)

@@ -24,6 +24,8 @@ from ..devices.shelly import ShellyDevice
 from ..errors import ConfigError
 from ..runtime.config import PvMeterConfig
 from ..venus import Service
+from ..venus.names import PVINVERTER
+from ..venus.names import service_name as _service_name
 from ..venus.specs import POSITIONS, add_pvinverter_paths, pvinverter_measurements
 from .shelly_meter import ShellyMeterFeature
 
@@ -47,7 +49,7 @@ RUNNING_MIN_W = 5.0
 
 def service_name(name: str) -> str:
     """D-Bus service name of the PV meter called ``name``."""
-    return f"com.victronenergy.pvinverter.venusems_{name}"
+    return _service_name(PVINVERTER, f"venusems_{name}")
 
 
 class PvMeter(ShellyMeterFeature):

@@ -28,13 +28,12 @@ from anyio.abc import TaskStatus
 
 from ..runtime.config import SettingsGuardConfig
 from ..runtime.feature import FeatureContext
-from ..venus.active import BATTERY, SYSTEM, VEBUS, active_service
+from ..venus.active import active_service
+from ..venus.names import BATTERY, HUB4, SETTINGS, SYSTEM, VEBUS
+from ..venus.names import VENUSEMS as STATUS
 
 __all__ = ["Finding", "SettingsGuard", "Values", "build", "check"]
 
-SETTINGS = "com.victronenergy.settings"
-HUB4 = "com.victronenergy.hub4"
-STATUS = "com.victronenergy.venusems"
 CGWACS = "/Settings/CGwacs"
 GRACE_S = 60.0
 
@@ -137,8 +136,8 @@ class SettingsGuard:
                 SYSTEM,
                 HUB4,
                 STATUS,
-                "com.victronenergy.vebus",
-                "com.victronenergy.battery",
+                VEBUS,
+                BATTERY,
             ]
         )
         task_status.started()

@@ -24,7 +24,7 @@ from ..errors import BusError, ConfigError, DeviceProtocolError
 from ..runtime.complaints import COMPLAIN_EVERY_S, Complaints
 from ..runtime.config import TemperatureConfig
 from ..runtime.mqtt.payload import parse_json, parse_number, payload_text, quote, short_topic
-from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting
+from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting, names
 from ..venus.bus import DBusCallError
 from ..venus.specs import TEMPERATURE_TYPES, add_temperature_paths
 
@@ -69,7 +69,7 @@ PRESSURE = Quantity("/Pressure", "pressure", "hPa", 300.0, 1100.0)
 
 def service_name(name: str) -> str:
     """D-Bus service name of the sensor called ``name``."""
-    return f"com.victronenergy.temperature.venusems_{name}"
+    return names.service_name(names.TEMPERATURE, f"venusems_{name}")
 
 
 def _field(document: Any, field: str) -> Any:

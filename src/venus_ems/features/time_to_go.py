@@ -26,8 +26,9 @@ from anyio.abc import TaskStatus
 from ..errors import BusError
 from ..runtime.config import TimeToGoConfig
 from ..venus import DeviceInstance, Identity, PathSpec, Service
-from ..venus.active import BATTERY, SYSTEM, active_service
+from ..venus.active import active_service
 from ..venus.bus import DBusCallError
+from ..venus.names import BATTERY, SYSTEM, VENUSEMS, service_name
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
@@ -44,7 +45,7 @@ __all__ = [
     "estimate",
 ]
 
-TIMETOGO_SERVICE = "com.victronenergy.venusems.timetogo"
+TIMETOGO_SERVICE = service_name(VENUSEMS, "timetogo")
 MAX_S = 864_000.0
 """Longest time to go published (10 days, as a BMV); beyond it the value is invalid."""
 IDLE_A = 0.1

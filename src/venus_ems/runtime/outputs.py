@@ -12,8 +12,9 @@ from typing import Any
 
 from ..clock import Clock
 from ..errors import BusError
-from ..venus.active import VEBUS, active_service
+from ..venus.active import active_service
 from ..venus.monitor import Monitor
+from ..venus.names import HUB4, VEBUS
 from .actuator import Actuator
 
 __all__ = [
@@ -25,8 +26,6 @@ __all__ = [
     "phase_setpoints_actuator",
     "switch_actuator",
 ]
-
-HUB4 = "com.victronenergy.hub4"
 
 
 def active_vebus(monitor: Monitor) -> str | None:
@@ -87,7 +86,7 @@ class PhaseSetpointWriter:
         """Write every phase; BusError if there is no vebus service or a write is refused."""
         name = active_vebus(self._monitor)
         if name is None:
-            raise BusError("no com.victronenergy.vebus service")
+            raise BusError(f"no {VEBUS} service")
         for phase, watts in enumerate(value, start=1):
             path = f"/Hub4/L{phase}/AcPowerSetpoint"
             code = await self._monitor.set_value(name, path, float(watts))

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import __version__
 from ..venus import DeviceInstance, Identity, PathSpec, Service
+from ..venus.names import VENUSEMS
 from .actuator import Actuator
 from .feature import FeatureStatus, NullSink, ServiceLevel
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["STATUS_SERVICE", "StatusPublisher", "path_key"]
 
-STATUS_SERVICE = "com.victronenergy.venusems"
+STATUS_SERVICE = VENUSEMS
 _S = PathSpec("s")
 _I = PathSpec("i")
 _V = PathSpec("v")

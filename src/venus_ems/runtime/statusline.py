@@ -13,14 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ..venus.active import BATTERY, active_service
+from ..venus.active import active_service
 from ..venus.monitor import Monitor
+from ..venus.names import BATTERY, HUB4, SYSTEM
+from ..venus.names import VENUSEMS as STATUS
 
 __all__ = ["format_status"]
-
-SYSTEM = "com.victronenergy.system"
-HUB4 = "com.victronenergy.hub4"
-STATUS = "com.victronenergy.venusems"
 
 
 def _num(v: Any) -> float | None:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from .monitor import Monitor, service_class
+from .names import BATTERY, SYSTEM, VEBUS
 
-__all__ = ["BATTERY", "SYSTEM", "VEBUS", "active_service"]
-
-SYSTEM = "com.victronenergy.system"
-BATTERY = "com.victronenergy.battery"
-VEBUS = "com.victronenergy.vebus"
+__all__ = ["BATTERY", "SYSTEM", "VEBUS", "active_service"]  # names re-exported from .names
 
 
 def active_service(monitor: Monitor, name_or_class: str) -> str | None:

@@ -14,6 +14,7 @@ from ..errors import BusError, ConfigError
 from .bus import call
 from .codec import Value, unwrap, wrap
 from .monitor import Monitor
+from .names import SETTINGS
 from .tree import check_path
 
 __all__ = [
@@ -30,7 +31,8 @@ __all__ = [
 
 _LOG = logging.getLogger(__name__)
 
-SETTINGS_SERVICE = "com.victronenergy.settings"
+SETTINGS_SERVICE = SETTINGS
+"""localsettings (the name is spelt in :mod:`.names`)."""
 SETTINGS_INTERFACE = "com.victronenergy.Settings"
 
 ADD_ERRORS = {

@@ -26,6 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ...clock import Clock
 from ...errors import BusError, ConfigError
 from ...venus import SETTINGS_SERVICE, Monitor, Setting, SettingsClient, Value, open_monitor
+from ...venus.names import GRID
 from ..physics import SETTING_PATHS, Site, SiteState
 from ..scenarios import Scenario, ScenarioDriver
 from .services import SimServices
@@ -35,7 +36,6 @@ from .system import SystemService
 __all__ = ["SimulatedGx"]
 
 _LOG = logging.getLogger(__name__)
-_GRID = "com.victronenergy.grid"
 
 # localsettings type and bounds for each ESS setting (venus-dbus.md §6.12)
 _SETTING_TYPES: dict[str, tuple[str, float, float]] = {
@@ -120,7 +120,7 @@ class SimulatedGx:
         if self.local_settings is None:
             watch[SETTINGS_SERVICE] = []
         if self.external_meter:
-            watch[_GRID] = None
+            watch[GRID] = None
         async with AsyncExitStack() as stack:
             mon = await stack.enter_async_context(open_monitor(self.address, watch=watch))
             tg = await stack.enter_async_context(anyio.create_task_group())
@@ -189,7 +189,7 @@ class SimulatedGx:
     # ----------------------------------------------------------------- the external meter
 
     def _follow_meter(self, mon: Monitor) -> None:
-        meters = mon.services(_GRID)
+        meters = mon.services(GRID)
         readings: list[float | None] | None = None
         meta: tuple[int | None, int | None] = (None, None)
         if meters:

@@ -17,6 +17,7 @@ from dbus_fast import Message, MessageType
 
 from ...venus import Identity, PathSpec, Service
 from ...venus.codec import SetResult, coerce_for_write, unwrap
+from ...venus.names import BATTERY, GRID, HUB4, PVINVERTER, SOLARCHARGER, VEBUS, service_name
 from ...venus.specs import add_grid_paths
 from ..physics import Site, SiteState
 
@@ -59,7 +60,7 @@ class SimServices:
         phs = range(1, n + 1)
 
         self.vebus = Service(
-            "com.victronenergy.vebus.ttyS4",
+            service_name(VEBUS, "ttyS4"),
             identity=Identity(
                 "MultiPlus-II 48/5000/70-50",
                 product_id=0x2714,
@@ -125,7 +126,7 @@ class SimServices:
         vb.add_handler(self._mode3_setpoint)
 
         self.battery = Service(
-            "com.victronenergy.battery.socketcan_can1",
+            service_name(BATTERY, "socketcan_can1"),
             identity=Identity(
                 "Simulated LFP battery",
                 product_id=0xB00A,
@@ -160,7 +161,7 @@ class SimServices:
         self.solarcharger: Service | None = None
         if site.solar is not None:
             sc = self.solarcharger = Service(
-                "com.victronenergy.solarcharger.ttyS5",
+                service_name(SOLARCHARGER, "ttyS5"),
                 identity=Identity(
                     "SmartSolar MPPT 150/100",
                     product_id=0xA058,
@@ -192,7 +193,7 @@ class SimServices:
         self.grid: Service | None = None
         if internal_meter:
             gr = self.grid = Service(
-                "com.victronenergy.grid.cgwacs_ttyUSB0_mb1",
+                service_name(GRID, "cgwacs_ttyUSB0_mb1"),
                 identity=Identity(
                     "Energy Meter ET340",
                     product_id=0xB002,
@@ -213,7 +214,7 @@ class SimServices:
         self.pvinverter: Service | None = None
         if site.pv_inverter is not None:
             pv = self.pvinverter = Service(
-                "com.victronenergy.pvinverter.pv_sim",
+                service_name(PVINVERTER, "pv_sim"),
                 identity=Identity(
                     "Fronius Symo 3.0-3-M (simulated)",
                     product_id=0xA142,
@@ -240,7 +241,7 @@ class SimServices:
             )
 
         self.hub4 = Service(
-            "com.victronenergy.hub4",
+            HUB4,
             identity=Identity("hub4control (simulated)", product_id=None, connection="internal"),
             device_instance=0,
             address=address,

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ...venus import Identity, PathSpec, Service
+from ...venus.names import BATTERY, SYSTEM
 from ..physics import SiteState
 
 __all__ = ["SystemService"]
@@ -31,7 +32,7 @@ class SystemService:
         """Declare the paths for ``phases`` phases; ``vebus``/``battery`` are service names."""
         self.phases = phases
         self.service = svc = Service(
-            "com.victronenergy.system",
+            SYSTEM,
             identity=Identity(
                 "Venus GX (simulated)",
                 product_id=0xC030,
@@ -82,7 +83,7 @@ class SystemService:
         svc.add_path("/Dc/System/Power", None, W)
         svc.add_path("/VebusService", vebus, S)
         svc.add_path("/VebusInstance", 276, INT)
-        svc.add_path("/ActiveBatteryService", "com.victronenergy.battery/512", S)
+        svc.add_path("/ActiveBatteryService", f"{BATTERY}/512", S)
         svc.add_path("/Hub", 4, INT)
         svc.add_path("/SystemType", "ESS", S)
         svc.add_path("/SystemState/State", None, INT)
