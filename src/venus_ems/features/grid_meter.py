@@ -13,8 +13,8 @@ Metering: ``gross`` publishes the meter's per-phase import/export counters summe
 same second cancel out. Either way the counters never go backwards (a device counter reset or a
 replaced device continues from the published value), not even across a crash or ``kill -9``:
 they are kept in ``counter_file`` (default ``<state_dir>/grid_meter_<name>.json``), written
-atomically before a value more than 0.01 kWh above the last save is published, every
-``save_interval_s`` and on shutdown (see ``features.counters``).
+atomically before a value more than 0.01 kWh above the last save is published, at least once
+a minute and on shutdown (see ``features.counters``).
 
 A failed poll keeps the last values for ``hold_s``; then ``/Connected`` = 0 and every
 measurement is invalid (never 0 W) until the meter answers again, which is tried every poll.
