@@ -239,6 +239,7 @@ class MeterFeature(ABC):
     def connection(self) -> Connection:
         """Where the configured device is and how to log in (options of its driver)."""
         cfg = self.config
+        # the one driver option the meter tables have: the shelly driver's (checked by the config)
         options = {} if cfg.generation == "auto" else {"generation": cfg.generation}
         password = None if cfg.password is None else cfg.password.get_secret_value()
         return Connection(cfg.host, cfg.timeout_s, cfg.username, password, options)
