@@ -18,6 +18,7 @@ from venus_ems.sim.devices import (
     pm_mini_gen3,
     pro_3em,
     pro_em,
+    s3em_63_gen3,
 )
 
 pytestmark = pytest.mark.anyio
@@ -41,6 +42,7 @@ def meter(clock, n):
         (lambda m, c: pro_3em(m, clock=c), 2, "Shelly Pro 3EM", 3),
         (lambda m, c: pro_em(m, clock=c), 2, "Shelly Pro EM", 2),
         (lambda m, c: em_gen3(m, clock=c), 3, "Shelly EM Gen3", 2),
+        (lambda m, c: s3em_63_gen3(m, clock=c), 3, "Shelly 3EM-63 Gen3", 3),
     ],
 )
 async def test_energy_meters(session, clock, make, gen, product, channels):

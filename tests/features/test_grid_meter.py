@@ -10,7 +10,7 @@ from venus_ems.clock import RealClock, SteppedClock
 from venus_ems.errors import ConfigError
 from venus_ems.features import REGISTRY, create_features
 from venus_ems.features.grid_meter import GridMeter, service_name
-from venus_ems.features.shelly_meter import PRODUCT_ID
+from venus_ems.features.meter import PRODUCT_ID
 from venus_ems.runtime.config import GridMeterConfig, parse_config
 from venus_ems.runtime.config.report import InvalidConfigError
 from venus_ems.runtime.supervisor import first_error

@@ -13,6 +13,7 @@ from test_grid_meter_harness import running, until
 from venus_ems.clock import SteppedClock
 from venus_ems.features.counters import (
     FORMAT,
+    RESERVE_KWH,
     CounterFile,
     EnergyCounters,
     split_energy,
@@ -87,6 +88,103 @@ def test_counter_file_round_trip_and_atomic_write(tmp_path):
     assert file.load().counters.values == c.values
 
 
+def test_nothing_is_published_above_the_saved_ceiling():
+    c = EnergyCounters()
+    c.add("forward", 1.0)
+    assert c.published("forward") is None  # never saved: invalid, not 0 and not unsaved
+    assert c.over_ceiling()
+    snap = c.snapshot()
+    assert snap.ceiling == {"forward": approx(1.0 + RESERVE_KWH)}
+    c.saved(snap)
+    assert c.published("forward") == 1.0
+    c.add("forward", RESERVE_KWH / 2)
+    assert not c.over_ceiling()
+    assert c.published("forward") == approx(1.005)  # within the reserve: live
+    c.add("forward", RESERVE_KWH)
+    assert c.over_ceiling()
+    assert c.published("forward") == approx(1.01)  # held at the ceiling until saved
+    c.saved(c.snapshot())
+    assert c.published("forward") == approx(1.015)
+
+
+def test_after_a_restart_the_saved_ceiling_is_a_floor():
+    c = EnergyCounters()
+    c.add("forward", 2.0)
+    c.saved(c.snapshot())
+    on_disk = json.loads(json.dumps(c.to_json()))
+    c.add("forward", 0.008)  # published, then the process dies before the next save
+    last_published = c.published("forward")
+    restarted = EnergyCounters.from_json(on_disk)
+    assert restarted.values["forward"] == 2.0  # what was counted when it was saved
+    assert restarted.get("forward") == approx(2.01)  # but never below what may have gone out
+    assert restarted.get("forward") >= last_published
+    restarted.add("forward", 0.004)
+    assert restarted.get("forward") == approx(2.01)  # on the floor until the count catches up
+    restarted.add("forward", 0.01)
+    assert restarted.get("forward") == approx(2.014)
+
+
+def test_a_file_without_ceilings_starts_at_its_counters():
+    doc = {"format": FORMAT, "version": 1, "source": "", "counters": {"forward": 3.0}, "raw": {}}
+    c = EnergyCounters.from_json(doc)
+    assert (c.get("forward"), c.published("forward")) == (3.0, 3.0)
+
+
+def test_a_clean_shutdown_saves_the_exact_value():
+    c = EnergyCounters()
+    c.add("forward", 2.0)
+    c.saved(c.snapshot())
+    c.add("forward", 0.003)
+    final = c.snapshot(0.0)
+    assert final.ceiling == {"forward": approx(2.003)}
+    assert EnergyCounters.from_json(final.to_json()).get("forward") == approx(2.003)
+
+
+ops = st.lists(
+    st.one_of(
+        st.tuples(st.just("add"), st.floats(min_value=0.0, max_value=0.05)),
+        st.tuples(st.just("track"), st.floats(min_value=0.0, max_value=100.0)),
+        st.tuples(st.just("poll"), st.just(0.0)),
+        st.tuples(st.just("save"), st.just(0.0)),
+        st.tuples(st.just("stop"), st.just(0.0)),
+        st.tuples(st.just("kill"), st.just(0.0)),
+    ),
+    max_size=60,
+)
+
+
+@given(ops)
+def test_published_values_never_go_back_whatever_kills_the_process(steps):
+    # "disk" is the last file written; "kill" restarts from it at any point, "stop" first saves
+    # the exact value; "poll" is what the meter feature does: save first if over the ceiling
+    disk = None
+    c = EnergyCounters()
+    seen: dict[str, float] = {}
+
+    def publish():
+        for key in ("forward", "L1/forward"):
+            value = c.published(key)
+            if value is not None:
+                assert value >= seen.get(key, 0.0) - 1e-12, (key, value, seen)
+                seen[key] = value
+
+    for op, x in steps:
+        if op == "add":
+            c.add("forward", x)
+        elif op == "track":
+            c.track("L1/forward", x)  # a device counter, resets included
+        elif op in ("poll", "save"):
+            if op == "save" or c.over_ceiling():
+                snap = c.snapshot()
+                disk = json.loads(json.dumps(snap.to_json()))
+                c.saved(snap)
+        elif op in ("stop", "kill"):
+            if op == "stop":
+                disk = json.loads(json.dumps(c.snapshot(0.0).to_json()))
+            c = EnergyCounters() if disk is None else EnergyCounters.from_json(disk)
+        publish()
+
+
 @pytest.mark.parametrize(
     ("text", "why"),
     [
@@ -145,6 +243,35 @@ async def test_counters_continue_after_a_restart(bus_address, tmp_path):
             assert run.get("/Ac/Energy/Forward") == approx(stopped_at + 0.001)
             # per-phase counters follow the device, so they include the time we were down
             assert run.get("/Ac/L1/Energy/Forward") == approx(2.0 + 0.111, abs=1e-6)
+
+
+async def test_after_a_kill_the_published_counters_continue_upwards(bus_address, tmp_path):
+    clock = SteppedClock()
+    source = meter(clock)  # 3600 W on L1: 1 Wh per second
+    path = tmp_path / "grid_meter_house.json"
+    async with pro_3em(source, clock=clock) as emu:
+        async with running(grid(emu, metering="net"), NAME, bus_address, clock, tmp_path) as run:
+            for _ in range(17):
+                await run.step(clock)
+            killed = path.read_bytes()  # the file as kill -9 would leave it now
+            published = (run.get("/Ac/Energy/Forward"), run.get("/Ac/L1/Energy/Forward"))
+        path.write_bytes(killed)  # undo the save of the clean shutdown
+        on_disk = json.loads(killed)
+        counted, floor = on_disk["counters"]["forward"], on_disk["ceiling"]["forward"]
+        assert published[0] == approx(6.0 + 0.017)
+        assert counted < published[0] <= floor <= counted + RESERVE_KWH + 1e-9
+        async with running(grid(emu, metering="net"), NAME, bus_address, clock, tmp_path) as run:
+            after = (run.get("/Ac/Energy/Forward"), run.get("/Ac/L1/Energy/Forward"))
+            assert after[0] == approx(floor)  # the floor saved before the kill: not back
+            assert after[1] >= published[1]  # device counters continue from the saved raw value
+            steps = 0
+            while run.get("/Ac/Energy/Forward") == approx(floor):  # on the floor until the
+                await run.step(clock)  # count catches up: what the kill cost, at most the reserve
+                steps += 1
+            assert steps <= round(RESERVE_KWH / 0.001) + 1
+            before = run.get("/Ac/Energy/Forward")
+            await run.step(clock)
+            assert run.get("/Ac/Energy/Forward") == approx(before + 0.001)
 
 
 async def test_corrupt_counter_file_at_start(bus_address, tmp_path):

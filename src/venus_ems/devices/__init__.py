@@ -1,13 +1,17 @@
-"""Drivers for external devices behind small protocols (``base``); Shelly in ``shelly``.
+"""Drivers for external devices behind small protocols (``base``), opened through ``registry``.
 
-Drivers never create their own HTTP session (the caller passes one in), put a timeout on every
-call, stamp readings with the clock time they were taken and raise only the ``DeviceError``
-tree (plus ``ConfigError`` when a device cannot do what the configuration asks).
+Features use the protocols and the registry only, never a driver family (``shelly``, ...);
+``blueprint`` is the driver to copy. Drivers never create their own HTTP session (the caller
+passes one in), put a timeout on every call, stamp readings with the clock time they were
+taken and raise only the ``DeviceError`` tree (plus ``ConfigError`` when a device cannot do
+what the configuration asks).
 """
 
 from __future__ import annotations
 
 from .base import (
+    Connection,
+    Device,
     DeviceIdentity,
     MeterReading,
     PhaseMeter,
@@ -19,6 +23,8 @@ from .base import (
 )
 
 __all__ = [
+    "Connection",
+    "Device",
     "DeviceIdentity",
     "MeterReading",
     "PhaseMeter",

@@ -1,19 +1,26 @@
-"""Small device protocols and the typed readings they return.
+"""Small device protocols, the typed readings they return, and how a device is reached.
 
-Units are in the names (W, V, A, Hz, kWh, Wh). Every reading carries ``taken_at``: the clock's
-``monotonic()`` seconds when the answer arrived, so a caller can tell a stale value from a
-fresh one and treat it as missing, never as 0. Signs are the device's own metering direction
-(+ = energy flowing in the meter's forward direction: import through a grid CT, consumption
-through a plug); a feature maps them onto Victron's conventions.
+These protocols are the seam between features and drivers: a feature is written against
+``PhaseMeter``, ``PowerMeter`` or ``Switch`` (each also a ``Device`` with an identity) and opens
+its device through ``devices.registry`` by the driver name its config gives; it never imports
+a driver family. Units are in the names (W, V, A, Hz, kWh, Wh). Every reading carries
+``taken_at``: the clock's ``monotonic()`` seconds when the answer arrived, so a caller can tell
+a stale value from a fresh one and treat it as missing, never as 0. Signs are the device's own
+metering direction (+ = energy flowing in the meter's forward direction: import through a grid
+CT, consumption through a plug); a feature maps them onto Victron's conventions.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "Connection",
+    "Device",
     "DeviceIdentity",
     "MeterReading",
     "PhaseMeter",
@@ -27,18 +34,36 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class DeviceIdentity:
-    """What a device says about itself: product name, model code, serial (MAC), firmware.
+    """What a device says about itself: product name, model code, serial, firmware.
 
     ``firmware`` is the version a user reads (``1.1.0``); ``firmware_build`` the full build id
     when the device reports one (``20231219-134001/1.1.0-g34b5d4f``), else empty.
+    ``generation`` is the API generation of families that have several (Shelly 1..4), else 0.
     """
 
     product_name: str
     model: str
     serial: str
     firmware: str
-    generation: int
+    generation: int = 0
     firmware_build: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where a device is and how to log in: what the config gives every driver.
+
+    ``host`` is ``name``, ``ip`` or ``host:port`` (a driver adds its scheme); ``timeout_s``
+    bounds every single request. ``options`` holds driver-specific settings (e.g. the Shelly
+    ``generation``); a driver rejects the ones it does not know with ConfigError. The password
+    is left out of ``repr`` so that a logged connection never shows it.
+    """
+
+    host: str
+    timeout_s: float = 2.0
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    options: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +147,17 @@ def is_fresh(taken_at: float, now: float, max_age_s: float) -> bool:
 
 
 @runtime_checkable
-class PhaseMeter(Protocol):
+class Device(Protocol):
+    """Anything a driver opens: it can say what it is."""
+
+    @property
+    def identity(self) -> DeviceIdentity:
+        """Product name, model, serial and firmware, as the device reported them."""
+        ...
+
+
+@runtime_checkable
+class PhaseMeter(Device, Protocol):
     """An energy meter with ``channel_count`` CT channels (phases); raises DeviceError."""
 
     @property
@@ -136,7 +171,7 @@ class PhaseMeter(Protocol):
 
 
 @runtime_checkable
-class PowerMeter(Protocol):
+class PowerMeter(Device, Protocol):
     """Metered outputs (W, V, A, kWh) numbered from 0; raises DeviceError."""
 
     @property
@@ -150,7 +185,7 @@ class PowerMeter(Protocol):
 
 
 @runtime_checkable
-class Switch(Protocol):
+class Switch(Device, Protocol):
     """Relays numbered from 0; raises DeviceError."""
 
     @property

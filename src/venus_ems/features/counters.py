@@ -1,12 +1,23 @@
-"""Energy counters that never go backwards and survive restarts, crashes and ``kill -9``.
+"""Energy counters that never go backwards, not even across a restart, a crash or ``kill -9``.
 
-:class:`EnergyCounters` keeps published kWh values per key (``"forward"``, ``"L1/reverse"``...).
-A device counter is followed by its increments, so a counter the device resets (reboot, firmware
-update, ``ResetCounters``) or a replaced device never makes a published value drop; integrated
-energy (net metering) is added directly. :class:`CounterFile` stores them as JSON, written
-atomically (temp file, fsync, rename, fsync of the directory): after a crash the file holds
-either the previous or the new state, never a mix. A file that cannot be read is moved aside
-(``<file>.corrupt``), never overwritten, and reported.
+:class:`EnergyCounters` keeps kWh values per key (``"forward"``, ``"L1/reverse"``...). A device
+counter is followed by its increments, so a counter the device resets (reboot, firmware
+update, ``ResetCounters``) or a replaced device never makes a value drop; integrated energy
+(net metering) is added directly.
+
+Nothing is published above what is on disk. Each save writes, per key, a *ceiling*: the
+current value plus :data:`RESERVE_KWH`. A published value is clamped to the saved ceiling, and
+a value that reaches it is saved (with a new ceiling) before it goes out. After a restart the
+ceiling found on disk is a floor: every value published before the restart is at or below it,
+so publishing ``max(value, floor)`` never goes back, whatever the process was doing when it
+died. A device counter continues from the saved raw value, so nothing is lost; integrated
+energy loses at most the reserve (what accrued since the last save), and the published value
+stays on the floor until the counter has caught up with it.
+
+:class:`CounterFile` stores them as JSON, written atomically (temp file, fsync, rename, fsync of
+the directory): after a crash the file holds either the previous or the new state, never a
+mix. A file that cannot be read is moved aside (``<file>.corrupt``), never overwritten, and
+reported.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from ..runtime.files import make_private_dir, open_private
 
 __all__ = [
     "FORMAT",
+    "RESERVE_KWH",
     "RESET_TOLERANCE_KWH",
     "CounterFile",
     "EnergyCounters",
@@ -34,6 +46,11 @@ FORMAT = "venus-ems energy counters"
 _VERSION = 1
 RESET_TOLERANCE_KWH = 0.01
 """A device counter that drops by less than this is jitter (ignored), by more a reset."""
+RESERVE_KWH = 0.01
+"""How far above the published value each save puts the ceiling (the GX shows 0.01 kWh).
+
+Bounds both the save rate (one save per 10 Wh that flows, at most) and what a crash can cost.
+"""
 
 
 def split_energy(p0_w: float, p1_w: float, dt_s: float) -> tuple[float, float]:
@@ -57,17 +74,64 @@ def split_energy(p0_w: float, p1_w: float, dt_s: float) -> tuple[float, float]:
 
 @dataclass
 class EnergyCounters:
-    """Published kWh per key, the device values last seen (``raw``) and whose they were."""
+    """kWh per key, the device values last seen (``raw``), whose they were, and the bounds.
+
+    ``ceiling`` holds, per key, the bound last written to disk: nothing above it has been
+    published. ``floor`` is the ceiling found on disk at start (nothing below it may be
+    published in this run).
+    """
 
     values: dict[str, float] = field(default_factory=dict)
     raw: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    ceiling: dict[str, float] = field(default_factory=dict)
+    floor: dict[str, float] = field(default_factory=dict)
     resets: int = 0
     dirty: bool = False
 
     def get(self, key: str) -> float | None:
-        """Published value of ``key`` in kWh, None if never seen."""
-        return self.values.get(key)
+        """Counted value of ``key`` in kWh (not below the floor), None if never seen."""
+        value, floor = self.values.get(key), self.floor.get(key)
+        if value is None or floor is None:
+            return value if floor is None else floor
+        return max(value, floor)
+
+    def published(self, key: str) -> float | None:
+        """What may be published for ``key`` now: its value clamped to the saved ceiling.
+
+        None while nothing was saved for the key (publish invalid, never 0).
+        """
+        value, ceiling = self.get(key), self.ceiling.get(key)
+        if value is None or ceiling is None:
+            return None
+        return min(value, ceiling)
+
+    def over_ceiling(self) -> bool:
+        """True when a value has reached its saved ceiling: save before publishing more."""
+        for key in self._keys():
+            value = self.get(key)
+            if value is not None and value > self.ceiling.get(key, -math.inf):
+                return True
+        return False
+
+    def _keys(self) -> set[str]:
+        return set(self.values) | set(self.floor)
+
+    def snapshot(self, reserve_kwh: float = RESERVE_KWH) -> EnergyCounters:
+        """A copy to save, with every ceiling ``reserve_kwh`` above the current value."""
+        # values never decrease, so the current one bounds everything published so far
+        ceiling = {}
+        for key in self._keys():
+            value = self.get(key)
+            if value is not None:
+                ceiling[key] = value + reserve_kwh
+        return EnergyCounters(
+            dict(self.values), dict(self.raw), self.source, ceiling, dict(self.floor)
+        )
+
+    def saved(self, snapshot: EnergyCounters) -> None:
+        """``snapshot`` is on disk now: its ceilings bound what may be published."""
+        self.ceiling = dict(snapshot.ceiling)
 
     def set_source(self, source: str) -> None:
         """The device and channel mapping behind the raw values; a change forgets them."""
@@ -91,7 +155,7 @@ class EnergyCounters:
             self.dirty = True
 
     def track(self, key: str, raw_kwh: float | None) -> float:
-        """Follow device counter ``key``; returns the kWh added to its published value.
+        """Follow device counter ``key``; returns the kWh added to its value.
 
         The first value seeds the key (or only sets the baseline if it has a value); an
         increase is added; a drop below :data:`RESET_TOLERANCE_KWH` is jitter; a larger drop
@@ -123,11 +187,16 @@ class EnergyCounters:
             "source": self.source,
             "counters": dict(sorted(self.values.items())),
             "raw": dict(sorted(self.raw.items())),
+            "ceiling": dict(sorted(self.ceiling.items())),
         }
 
     @classmethod
     def from_json(cls, doc: Any) -> EnergyCounters:
-        """Parse :meth:`to_json` output; ValueError or TypeError naming what is wrong."""
+        """Parse :meth:`to_json` output; ValueError or TypeError naming what is wrong.
+
+        The saved ceilings become this run's floors (a file without them, written by an
+        earlier version, uses its counters: what it published was not bounded).
+        """
         if not isinstance(doc, Mapping) or doc.get("format") != FORMAT:
             raise ValueError(f"not a {FORMAT} file")
         if doc.get("version") != _VERSION:
@@ -135,7 +204,9 @@ class EnergyCounters:
         source = doc.get("source", "")
         if not isinstance(source, str):
             raise TypeError("'source' is not a string")
-        return cls(_kwh_map(doc, "counters"), _kwh_map(doc, "raw"), source)
+        values = _kwh_map(doc, "counters")
+        ceiling = _kwh_map(doc, "ceiling") if "ceiling" in doc else dict(values)
+        return cls(values, _kwh_map(doc, "raw"), source, ceiling, dict(ceiling))
 
 
 def _kwh_map(doc: Mapping[str, Any], key: str) -> dict[str, float]:

@@ -1,7 +1,8 @@
-"""M1: a Shelly energy meter published as ``com.victronenergy.grid`` (+ = import).
+"""M1: an energy meter published as ``com.victronenergy.grid`` (+ = import).
 
-One service ``com.victronenergy.grid.venusems_<name>`` per ``[[grid_meter]]``: Shelly EM, 3EM
-(gen1), Pro 3EM, Pro EM, EM gen3. Every ``poll_interval_s`` (<= 1 s) one ItemsChanged carries
+One service ``com.victronenergy.grid.venusems_<name>`` per ``[[grid_meter]]``: any device whose
+driver implements ``PhaseMeter`` (``driver = "shelly"``, the default: Shelly EM, 3EM (gen1),
+Pro 3EM, Pro EM, EM Gen3, 3EM-63 Gen3). Every ``poll_interval_s`` (<= 1 s) one ItemsChanged carries
 ``/Ac/Power``, per phase ``/Ac/Lx/Power|Voltage|Current|Energy/Forward|Energy/Reverse``,
 ``/Ac/Energy/Forward|Reverse`` (kWh), ``/Ac/Frequency`` (when the meter measures it) and
 ``/UpdateIndex``. Channel n is phase L(n+1) unless ``channels`` maps it, and ``invert`` turns a
@@ -10,9 +11,10 @@ CT round. A single-phase site publishes only its phase and ``/NrOfPhases`` = 1.
 Metering: ``gross`` publishes the meter's per-phase import/export counters summed; ``net``
 (saldating) integrates the total power over all phases, so import on L1 and export on L2 in the
 same second cancel out. Either way the counters never go backwards (a device counter reset or a
-replaced device continues from the published value) and are kept in ``counter_file`` (default
-``<state_dir>/grid_meter_<name>.json``), written atomically every ``save_interval_s`` and on
-shutdown, so they survive a crash or ``kill -9`` losing at most that interval.
+replaced device continues from the published value), not even across a crash or ``kill -9``:
+they are kept in ``counter_file`` (default ``<state_dir>/grid_meter_<name>.json``), written
+atomically before a value more than 0.01 kWh above the last save is published, at least once
+a minute and on shutdown (see ``features.counters``).
 
 A failed poll keeps the last values for ``hold_s``; then ``/Connected`` = 0 and every
 measurement is invalid (never 0 W) until the meter answers again, which is tried every poll.
@@ -30,8 +32,7 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from ..devices import MeterReading
-from ..devices.shelly import ShellyDevice
+from ..devices import Device, MeterReading, PhaseMeter
 from ..errors import ConfigError
 from ..runtime.config import GridMeterConfig
 from ..venus import Service
@@ -39,7 +40,7 @@ from ..venus.names import GRID
 from ..venus.names import service_name as _service_name
 from ..venus.specs import METER_ROLES, add_grid_paths, grid_measurements
 from .counters import split_energy
-from .shelly_meter import ShellyMeterFeature
+from .meter import MeterFeature, Reading
 
 __all__ = ["GridMeter", "build", "service_name"]
 
@@ -49,12 +50,12 @@ def service_name(name: str) -> str:
     return _service_name(GRID, f"venusems_{name}")
 
 
-class GridMeter(ShellyMeterFeature):
-    """A Shelly energy meter as the GX's grid meter (feature M1)."""
+class GridMeter(MeterFeature):
+    """An energy meter (``PhaseMeter``) as the GX's grid meter (feature M1)."""
 
     service_class: ClassVar[str] = "grid"
     settings_group: ClassVar[str] = "GridMeter"
-    product_label: ClassVar[str] = "Shelly energy meter"
+    product_kind: ClassVar[str] = "energy meter"
     roles: ClassVar[tuple[str, ...]] = METER_ROLES
     config: GridMeterConfig
 
@@ -77,14 +78,18 @@ class GridMeter(ShellyMeterFeature):
         """Everything measured (invalid while the meter is lost)."""
         return grid_measurements(self.phases)
 
-    def check_device(self, device: ShellyDevice) -> str:
-        """ConfigError unless it is a meter with every mapped channel; returns the source key."""
-        have = device.channel_count
-        if have == 0:
+    def _meter(self, device: Device) -> PhaseMeter:
+        """The device as a ``PhaseMeter``; ConfigError if it is none (e.g. a plug)."""
+        if not isinstance(device, PhaseMeter) or device.channel_count == 0:
             raise ConfigError(
                 f"[[grid_meter]] {self.config.name!r}: {device.identity.product_name} at "
                 f"{self.config.host} is not an energy meter"
             )
+        return device
+
+    def check_device(self, device: Device) -> str:
+        """ConfigError unless it is a meter with every mapped channel; returns the source key."""
+        have = self._meter(device).channel_count
         for c in self.channel_map:
             if c.channel >= have:
                 raise ConfigError(
@@ -96,15 +101,27 @@ class GridMeter(ShellyMeterFeature):
         )
         return f"{device.identity.serial}|{mapping}"
 
-    async def read(self, device: ShellyDevice) -> MeterReading:
+    async def read(self, device: Device) -> MeterReading:
         """All channels of the meter."""
-        return await device.read_phases()
+        return await self._meter(device).read_phases()
 
     def on_lost(self) -> None:
         """Forget the power sample: no energy is integrated across an outage."""
         self._prev = None
 
-    def values(self, reading: Any) -> dict[str, Any]:
+    def energy_values(self) -> dict[str, float | None]:
+        """Totals and per-phase counters as they may be published (kWh)."""
+        counters = self.counters
+        out = {
+            "/Ac/Energy/Forward": counters.published("forward"),
+            "/Ac/Energy/Reverse": counters.published("reverse"),
+        }
+        for p in self.phases:
+            out[f"/Ac/{p}/Energy/Forward"] = counters.published(f"{p}/forward")
+            out[f"/Ac/{p}/Energy/Reverse"] = counters.published(f"{p}/reverse")
+        return out
+
+    def values(self, reading: Reading) -> dict[str, Any]:
         """Map, invert and total one reading; update the counters; path -> value."""
         assert isinstance(reading, MeterReading)
         counters = self.counters
@@ -126,8 +143,6 @@ class GridMeter(ShellyMeterFeature):
             out[f"/Ac/{p}/Power"] = ch.power_w
             out[f"/Ac/{p}/Voltage"] = ch.voltage_v
             out[f"/Ac/{p}/Current"] = ch.current_a
-            out[f"/Ac/{p}/Energy/Forward"] = counters.get(f"{p}/forward")
-            out[f"/Ac/{p}/Energy/Reverse"] = counters.get(f"{p}/reverse")
         counters.seed("forward", _sum(raw_fwd))
         counters.seed("reverse", _sum(raw_rev))
         if self.config.metering == "gross":
@@ -137,9 +152,7 @@ class GridMeter(ShellyMeterFeature):
             self._integrate(reading.taken_at, total_w)
         out["/Ac/Power"] = total_w + 0.0
         out["/Ac/Frequency"] = reading.frequency_hz
-        out["/Ac/Energy/Forward"] = counters.get("forward")
-        out["/Ac/Energy/Reverse"] = counters.get("reverse")
-        return out
+        return {**out, **self.energy_values()}
 
     def _integrate(self, taken_at: float, total_w: float) -> None:
         prev, self._prev = self._prev, (taken_at, total_w)

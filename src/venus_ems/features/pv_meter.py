@@ -1,8 +1,9 @@
-"""M2: a Shelly plug or PM measuring a PV inverter, published as ``com.victronenergy.pvinverter``.
+"""M2: a plug or PM measuring a PV inverter, published as ``com.victronenergy.pvinverter``.
 
-One service ``com.victronenergy.pvinverter.venusems_<name>`` per ``[[pv_meter]]``: Shelly
-Plug/Plug S, 1PM (gen1), Plus 1PM, 1PM Mini, Plus PM Mini, PM Mini gen3 (``Switch`` or ``PM1``
-channel ``channel``). Paths: ``/Ac/Power`` and ``/Ac/L<phase>/Power`` (W, + = producing),
+One service ``com.victronenergy.pvinverter.venusems_<name>`` per ``[[pv_meter]]``: any device
+whose driver implements ``PowerMeter`` on ``channel`` (``driver = "shelly"``, the default:
+Shelly Plug/Plug S, 1PM (gen1), Plus 1PM, 1PM Mini, Plus PM Mini, PM Mini Gen3; ``Switch`` or
+``PM1`` component). Paths: ``/Ac/Power`` and ``/Ac/L<phase>/Power`` (W, + = producing),
 ``/Ac/L<phase>/Voltage|Current``, ``/Ac/L<phase>/Energy/Forward`` and ``/Ac/Energy/Forward``
 (kWh produced), ``/Position`` (0 AC-in, 1 AC-out, 2 AC-in 2), ``/StatusCode`` (7 running while
 producing at least :data:`RUNNING_MIN_W`, 8 standby, 10 error once the device is lost),
@@ -19,15 +20,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from ..devices import PowerReading
-from ..devices.shelly import ShellyDevice
+from ..devices import Device, PowerMeter, PowerReading
 from ..errors import ConfigError
 from ..runtime.config import PvMeterConfig
 from ..venus import Service
 from ..venus.names import PVINVERTER
 from ..venus.names import service_name as _service_name
 from ..venus.specs import POSITIONS, add_pvinverter_paths, pvinverter_measurements
-from .shelly_meter import ShellyMeterFeature
+from .meter import MeterFeature, Reading
 
 __all__ = [
     "POSITIONS",
@@ -52,12 +52,12 @@ def service_name(name: str) -> str:
     return _service_name(PVINVERTER, f"venusems_{name}")
 
 
-class PvMeter(ShellyMeterFeature):
-    """A Shelly power meter as a PV inverter on one phase (feature M2)."""
+class PvMeter(MeterFeature):
+    """A power meter (``PowerMeter``) as a PV inverter on one phase (feature M2)."""
 
     service_class: ClassVar[str] = "pvinverter"
     settings_group: ClassVar[str] = "PvMeter"
-    product_label: ClassVar[str] = "Shelly PV meter"
+    product_kind: ClassVar[str] = "PV meter"
     config: PvMeterConfig
 
     def __init__(self, config: PvMeterConfig, *, save_interval_s: float = 60.0) -> None:
@@ -81,30 +81,40 @@ class PvMeter(ShellyMeterFeature):
         """Measurements invalid, ``/StatusCode`` 10 (error)."""
         return {**super().lost_values(), "/StatusCode": STATUS_ERROR}
 
-    def check_device(self, device: ShellyDevice) -> str:
-        """ConfigError unless ``channel`` carries a power meter; returns the source key."""
+    def _meter(self, device: Device) -> PowerMeter:
+        """The device as a ``PowerMeter`` metering ``channel``; ConfigError otherwise."""
         channel = self.config.channel
-        if channel not in device.power_channels:
-            have = ", ".join(map(str, device.power_channels)) or "none"
+        metered = device.power_channels if isinstance(device, PowerMeter) else ()
+        if channel not in metered or not isinstance(device, PowerMeter):
+            have = ", ".join(map(str, metered)) or "none"
             raise ConfigError(
                 f"[[pv_meter]] {self.config.name!r}: {device.identity.product_name} at "
                 f"{self.config.host} has no power meter on channel {channel} (metered: {have})"
             )
-        return f"{device.identity.serial}|{channel}"
+        return device
 
-    async def read(self, device: ShellyDevice) -> PowerReading:
+    def check_device(self, device: Device) -> str:
+        """ConfigError unless ``channel`` carries a power meter; returns the source key."""
+        self._meter(device)
+        return f"{device.identity.serial}|{self.config.channel}"
+
+    async def read(self, device: Device) -> PowerReading:
         """The configured channel."""
-        return await device.read_power(self.config.channel)
+        return await self._meter(device).read_power(self.config.channel)
 
     def on_lost(self) -> None:
         """Nothing is integrated, so nothing to forget."""
 
-    def values(self, reading: Any) -> dict[str, Any]:
+    def energy_values(self) -> dict[str, float | None]:
+        """The produced-energy counter as it may be published (kWh)."""
+        energy = self.counters.published("forward")
+        return {f"/Ac/{self.phase}/Energy/Forward": energy, "/Ac/Energy/Forward": energy}
+
+    def values(self, reading: Reading) -> dict[str, Any]:
         """Produced power, phase values and the produced-energy counter; path -> value."""
         assert isinstance(reading, PowerReading)
         produced_w = abs(reading.power_w) + 0.0
         self.counters.track("forward", reading.energy_total_kwh)
-        energy = self.counters.get("forward")
         current = None if reading.current_a is None else abs(reading.current_a)
         p = self.phase
         return {
@@ -112,8 +122,7 @@ class PvMeter(ShellyMeterFeature):
             f"/Ac/{p}/Power": produced_w,
             f"/Ac/{p}/Voltage": reading.voltage_v,
             f"/Ac/{p}/Current": current,
-            f"/Ac/{p}/Energy/Forward": energy,
-            "/Ac/Energy/Forward": energy,
+            **self.energy_values(),
             "/StatusCode": STATUS_RUNNING if produced_w >= RUNNING_MIN_W else STATUS_STANDBY,
             "/ErrorCode": 0,
         }

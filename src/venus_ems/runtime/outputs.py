@@ -1,16 +1,18 @@
-"""Output writers for actuators: D-Bus paths of Victron services, and plain callables.
+"""Output writers for actuators: D-Bus paths of Victron services, and device relays.
 
 The first actuators of the daemon are built here: the ESS grid setpoint (hub4
 ``/Overrides/Setpoint``, ESS mode 1/2), the per-phase mode-3 setpoints on the active vebus
-service (refreshed at least every 10 s) and a generic switch.
+service (refreshed at least every 10 s) and a relay of any ``Switch`` device (switched
+consumers: safe state off).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..clock import Clock
+from ..devices import Switch
 from ..errors import BusError
 from ..venus.active import active_service
 from ..venus.monitor import Monitor
@@ -18,9 +20,9 @@ from ..venus.names import HUB4, VEBUS
 from .actuator import Actuator
 
 __all__ = [
-    "CallableWriter",
     "DbusPathWriter",
     "PhaseSetpointWriter",
+    "SwitchWriter",
     "active_vebus",
     "grid_setpoint_actuator",
     "phase_setpoints_actuator",
@@ -94,22 +96,27 @@ class PhaseSetpointWriter:
                 raise BusError(f"{name}{path} refused {watts!r} (code {code})")
 
 
-class CallableWriter:
-    """Adapts an async function to an output writer (relays, HTTP switches...)."""
+class SwitchWriter:
+    """Relay ``channel`` of a ``Switch`` device; a write is done when the device confirms it."""
 
-    def __init__(self, target: str, fn: Callable[[Any], Awaitable[None]]) -> None:
-        """``fn(value)`` performs the write and raises on failure."""
-        self._target = target
-        self._fn = fn
+    def __init__(self, switch: Switch, channel: int = 0) -> None:
+        """``switch`` must stay open (its session alive) as long as the actuator runs."""
+        self.switch = switch
+        self.channel = channel
 
     @property
     def target(self) -> str:
-        """Description for logs."""
-        return self._target
+        """``<product> <serial> relay <n>`` for logs and status."""
+        ident = self.switch.identity
+        return f"{ident.product_name} {ident.serial} relay {self.channel}"
 
-    async def write(self, value: Any) -> None:
-        """Call the function."""
-        await self._fn(value)
+    async def write(self, value: bool) -> None:
+        """Switch the relay; DeviceError if the device did not confirm, ConfigError if absent."""
+        await self.switch.set_output(self.channel, value)
+
+    async def read(self) -> bool:
+        """Whether the relay is on now (for read-back); DeviceError on failure."""
+        return await self.switch.read_output(self.channel)
 
 
 def grid_setpoint_actuator(
@@ -143,7 +150,7 @@ def phase_setpoints_actuator(
 
 
 def switch_actuator(
-    name: str, fn: Callable[[bool], Awaitable[None]], clock: Clock, **kw: Any
+    name: str, switch: Switch, clock: Clock, *, channel: int = 0, **kw: Any
 ) -> Actuator[bool]:
-    """An on/off output whose safe state is off."""
-    return Actuator(name, CallableWriter(name, fn), safe_value=False, clock=clock, **kw)
+    """Relay ``channel`` of ``switch`` as an on/off output whose safe state is off."""
+    return Actuator(name, SwitchWriter(switch, channel), safe_value=False, clock=clock, **kw)

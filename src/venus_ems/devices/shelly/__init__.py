@@ -6,6 +6,8 @@ a :class:`ShellyDevice` implementing ``PhaseMeter`` (EM, 3EM, Pro 3EM, Pro EM, E
 caller owns the ``aiohttp.ClientSession``; every call has a timeout; failures raise the
 ``DeviceError`` tree, and a device that cannot do what the configuration asks raises
 ``ConfigError``. Readings are stamped with ``clock.monotonic()`` when the answer arrived.
+:func:`open_device` is the registry's entry (driver ``"shelly"``): the same, from a
+``Connection`` whose only option is ``generation``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import aiohttp
 
 from ...clock import Clock
 from ...errors import ConfigError, DeviceProtocolError
+from ..base import Connection
 from ..http import decode_json, http_request
 from .device import ShellyDevice
 from .fields import ShellyInfo, parse_info
@@ -31,9 +34,12 @@ __all__ = [
     "ShellyInfo",
     "ShellyRpcError",
     "base_url",
+    "open_device",
     "open_shelly",
     "probe",
 ]
+
+_GENERATIONS: dict[object, Literal["auto", 1, 2]] = {"auto": "auto", 1: 1, 2: 2}
 
 
 def base_url(host: str) -> str:
@@ -82,3 +88,25 @@ async def open_shelly(
     )
     device.inventory = Inventory.of(await device.get_status())
     return device
+
+
+async def open_device(
+    session: aiohttp.ClientSession, conn: Connection, *, clock: Clock
+) -> ShellyDevice:
+    """Registry entry: :func:`open_shelly` for ``conn``; ConfigError for an unknown option."""
+    unknown = sorted(set(conn.options) - {"generation"})
+    if unknown:
+        raise ConfigError(f"the shelly driver has no option {', '.join(unknown)}")
+    value = conn.options.get("generation", "auto")
+    generation = None if isinstance(value, bool) else _GENERATIONS.get(value)
+    if generation is None:
+        raise ConfigError(f"shelly generation must be auto, 1 or 2, not {value!r}")
+    return await open_shelly(
+        session,
+        conn.host,
+        clock=clock,
+        timeout_s=conn.timeout_s,
+        generation=generation,
+        username=conn.username,
+        password=conn.password,
+    )

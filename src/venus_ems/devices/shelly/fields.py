@@ -1,5 +1,7 @@
 """Reading Shelly JSON strictly (every bad field is a DeviceProtocolError) and ``/shelly``.
 
+The field readers are the shared bounded ones of ``devices.parsing``, re-exported here.
+
 ``GET /shelly`` is never protected, on every generation. Gen1 answers
 ``{type, mac, auth, fw, num_outputs, num_meters[, num_emeters]}``; gen2+ answers
 ``{id, mac, model, gen, fw_id, ver, app, auth_en, auth_domain[, profile]}``. The presence of
@@ -8,7 +10,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from typing import Any
 
 from ...errors import DeviceProtocolError
 from ..base import DeviceIdentity
+from ..parsing import bool_field, number, obj, optional_number
 
 __all__ = [
     "ShellyInfo",
@@ -37,57 +39,22 @@ _GEN1_NAMES = {
     "SHSW-PM": "Shelly 1PM",
     "SHSW-25": "Shelly 2.5",
 }
+# gen2+ ``app`` codes as real devices report them (EM Gen3 is ``EMG3``, not ``EM``)
 _GEN2_NAMES = {
     "Pro3EM": "Shelly Pro 3EM",
     "ProEM": "Shelly Pro EM",
-    "EM": "Shelly EM Gen3",
-    "3EM63": "Shelly 3EM-63 Gen3",
+    "EMG3": "Shelly EM Gen3",
+    "S3EMG3": "Shelly 3EM-63 Gen3",
     "Plus1PM": "Shelly Plus 1PM",
     "Plus1PMMini": "Shelly Plus 1PM Mini",
     "Mini1PMG3": "Shelly 1PM Mini Gen3",
-    "PMMiniG3": "Shelly PM Mini Gen3",
+    "MiniPMG3": "Shelly PM Mini Gen3",
     "PlusPMMini": "Shelly Plus PM Mini",
     "PlugSG3": "Shelly Plug S Gen3",
     "PlusPlugS": "Shelly Plus Plug S",
 }
 # gen1 models that are energy meters, with their CT channel count
 GEN1_METERS = {"SHEM": 2, "SHEM-3": 3}
-
-
-def obj(doc: Any, key: str, where: str) -> Mapping[str, Any]:
-    """``doc[key]`` as a JSON object; DeviceProtocolError if missing or not an object."""
-    if not isinstance(doc, Mapping):
-        raise DeviceProtocolError(f"{where}: expected a JSON object, got {type(doc).__name__}")
-    value = doc.get(key)
-    if not isinstance(value, Mapping):
-        raise DeviceProtocolError(f"{where}: {key!r} missing or not an object")
-    return value
-
-
-def optional_number(doc: Mapping[str, Any], key: str, where: str) -> float | None:
-    """``doc[key]`` as a finite float, None if absent or null; DeviceProtocolError otherwise."""
-    value = doc.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise DeviceProtocolError(f"{where}: {key!r} is not a number: {value!r}")
-    return float(value)
-
-
-def number(doc: Mapping[str, Any], key: str, where: str) -> float:
-    """``doc[key]`` as a finite float; DeviceProtocolError if missing or not a number."""
-    value = optional_number(doc, key, where)
-    if value is None:
-        raise DeviceProtocolError(f"{where}: {key!r} missing")
-    return value
-
-
-def bool_field(doc: Mapping[str, Any], key: str, where: str) -> bool:
-    """``doc[key]`` as a bool; DeviceProtocolError if missing or not a bool."""
-    value = doc.get(key)
-    if not isinstance(value, bool):
-        raise DeviceProtocolError(f"{where}: {key!r} missing or not true/false: {value!r}")
-    return value
 
 
 def _text(doc: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:

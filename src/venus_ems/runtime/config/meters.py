@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from ...devices.registry import DEFAULT_DRIVER, DRIVERS
 from .base import (
     DeviceInstance,
     FeatureName,
@@ -20,6 +21,7 @@ from .base import (
 from .secrets import Secret
 
 __all__ = [
+    "Driver",
     "GridChannelConfig",
     "GridMeterConfig",
     "PvMeterConfig",
@@ -40,10 +42,22 @@ class GridChannelConfig(StrictModel):
     invert: bool = False
 
 
-class _ShellyCommon(FeatureTable):
-    """Options every Shelly-based meter has."""
+def _check_driver(name: str) -> str:
+    """A driver of ``devices.registry.DRIVERS``."""
+    if name not in DRIVERS:
+        raise ValueError(f"expected one of the device drivers {', '.join(sorted(DRIVERS))}")
+    return name
+
+
+Driver = Annotated[str, AfterValidator(_check_driver)]
+"""Name of a device driver in ``devices.registry`` (``"shelly"``, ...)."""
+
+
+class _DeviceCommon(FeatureTable):
+    """Options every device-based meter has; ``generation`` is an option of the shelly driver."""
 
     name: FeatureName
+    driver: Driver = DEFAULT_DRIVER
     host: Host
     generation: Generation = "auto"
     username: str | None = Field(default=None, min_length=1)
@@ -54,7 +68,9 @@ class _ShellyCommon(FeatureTable):
     custom_name: str | None = Field(default=None, min_length=1, max_length=64)
 
     def _check_timing(self, poll_interval_s: float) -> None:
-        """Polling and a single timeout must fit inside the hold time."""
+        """Polling and a single timeout must fit inside the hold time; driver options fit."""
+        if self.generation != "auto" and self.driver != "shelly":
+            raise ValueError(f'generation is an option of driver = "shelly", not {self.driver!r}')
         if poll_interval_s > self.hold_s:
             raise ValueError(
                 f"poll_interval_s ({poll_interval_s}) must be <= hold_s ({self.hold_s})"
@@ -63,8 +79,8 @@ class _ShellyCommon(FeatureTable):
             raise ValueError(f"timeout_s ({self.timeout_s}) must be <= hold_s ({self.hold_s})")
 
 
-class GridMeterConfig(_ShellyCommon):
-    """A Shelly energy meter published as ``com.victronenergy.grid`` (+ power = import)."""
+class GridMeterConfig(_DeviceCommon):
+    """An energy meter published as ``com.victronenergy.grid`` (+ power = import)."""
 
     feature = "venus_ems.features.grid_meter:build"
 
@@ -98,8 +114,8 @@ class GridMeterConfig(_ShellyCommon):
         return self
 
 
-class PvMeterConfig(_ShellyCommon):
-    """A Shelly switch/PM meter published as ``com.victronenergy.pvinverter`` (+ = producing)."""
+class PvMeterConfig(_DeviceCommon):
+    """A switch/PM meter published as ``com.victronenergy.pvinverter`` (+ = producing)."""
 
     feature = "venus_ems.features.pv_meter:build"
 

@@ -29,7 +29,15 @@ from .inverters import (
 from .opendtu import OpenDtuEmulator
 from .shelly_gen1 import Gen1Identity, ShellyGen1Emulator
 from .shelly_gen2 import Gen2Identity, ShellyGen2Emulator
-from .shelly_models import em_gen3, mini_1pm_gen3, plus_1pm, pm_mini_gen3, pro_3em, pro_em
+from .shelly_models import (
+    em_gen3,
+    mini_1pm_gen3,
+    plus_1pm,
+    pm_mini_gen3,
+    pro_3em,
+    pro_em,
+    s3em_63_gen3,
+)
 from .sources import (
     MemorySwitch,
     MeterSource,
@@ -68,4 +76,5 @@ __all__ = [
     "pm_mini_gen3",
     "pro_3em",
     "pro_em",
+    "s3em_63_gen3",
 ]

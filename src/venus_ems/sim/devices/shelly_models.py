@@ -2,7 +2,9 @@
 
 Every factory takes the protocol object(s) to read, then the options ``mac`` (default: a fixed,
 model-specific one), ``name`` (None = unnamed, as shipped), ``password`` (enables digest auth),
-``clock`` and ``port``. Device ids follow the real pattern ``<prefix>-<mac lower case>``.
+``clock`` and ``port``. Device ids follow the real pattern ``<prefix>-<mac lower case>``. The
+identities (model, ``app``, id prefix, generation, firmware) are those of real devices, from
+``shelly_identities``.
 """
 
 from __future__ import annotations
@@ -21,30 +23,26 @@ from .shelly_components import (
     SwitchMetering,
 )
 from .shelly_gen2 import Gen2Identity, ShellyGen2Emulator
+from .shelly_identities import (
+    EM_GEN3,
+    MINI_1PM_GEN3,
+    PLUS_1PM,
+    PM_MINI_GEN3,
+    PRO_3EM,
+    PRO_EM,
+    S3EM_63_GEN3,
+)
 from .sources import MemorySwitch, MeterSource, SwitchSource
 
-__all__ = ["em_gen3", "mini_1pm_gen3", "plus_1pm", "pm_mini_gen3", "pro_3em", "pro_em"]
-
-_GEN3_FW = {"fw_id": "20241011-114455/1.4.4-g6d2a586", "ver": "1.4.4"}
-PRO_3EM = Gen2Identity(
-    "SPEM-003CEBEU", "Pro3EM", "shellypro3em", "08F9E0A1B201", profile="triphase"
-)
-PRO_EM = Gen2Identity(
-    "SPEM-002CEBEU50",
-    "ProEM",
-    "shellyproem50",
-    "08F9E0A1B202",
-    fw_id="20240625-122244/1.3.3-gbdfd9b3",
-    ver="1.3.3",
-)
-EM_GEN3 = Gen2Identity("S3EM-002CXCEU", "EM", "shellyemg3", "08F9E0A1B203", gen=3, **_GEN3_FW)
-PLUS_1PM = Gen2Identity("SNSW-001P16EU", "Plus1PM", "shellyplus1pm", "08F9E0A1B204")
-MINI_1PM_GEN3 = Gen2Identity(
-    "S3SW-001P8EU", "Mini1PMG3", "shelly1pmminig3", "08F9E0A1B205", gen=3, **_GEN3_FW
-)
-PM_MINI_GEN3 = Gen2Identity(
-    "S3PM-001PCEU16", "PMMiniG3", "shellypmminig3", "08F9E0A1B206", gen=3, **_GEN3_FW
-)
+__all__ = [
+    "em_gen3",
+    "mini_1pm_gen3",
+    "plus_1pm",
+    "pm_mini_gen3",
+    "pro_3em",
+    "pro_em",
+    "s3em_63_gen3",
+]
 
 
 def _device(
@@ -77,6 +75,22 @@ def pro_3em(
     """Pro 3EM (triphase): ``em:0`` + ``emdata:0`` over a 3-channel meter; ValueError otherwise."""
     emu = _device(PRO_3EM, mac, name, password, clock, port)
     emu.add(EmComponent(meter, 0, neutral_current_a=neutral_current_a))
+    emu.add(EmDataComponent(meter, 0))
+    return emu
+
+
+def s3em_63_gen3(
+    meter: MeterSource,
+    *,
+    mac: str | None = None,
+    name: str | None = None,
+    password: str | None = None,
+    clock: Clock | None = None,
+    port: int = 0,
+) -> ShellyGen2Emulator:
+    """3EM-63 Gen3 (triphase): ``em:0`` + ``emdata:0`` like the Pro 3EM, no neutral CT."""
+    emu = _device(S3EM_63_GEN3, mac, name, password, clock, port)
+    emu.add(EmComponent(meter, 0))
     emu.add(EmDataComponent(meter, 0))
     return emu
 

@@ -1,12 +1,16 @@
-"""What the Shelly meter features (M1 grid, M2 PV) share: detect, poll, hold, invalidate, recover.
+"""What the meter features (M1 grid, M2 PV) share: open, poll, hold, invalidate, recover.
 
-A :class:`ShellyMeterFeature` owns the HTTP session (created in ``run``, closed on exit), the
-published service, the custom name (writable on D-Bus and kept in localsettings when it runs;
-otherwise the configured one stays) and the persisted energy counters. Each poll that succeeds
-goes out as one ItemsChanged with a new ``/UpdateIndex``. A poll that fails keeps the last
-values while the last good reading is at most ``hold_s`` old; after that ``/Connected`` = 0
-and every measurement is invalid (never 0) until the device answers again. A device that does
-not fit the configuration raises ConfigError (the supervisor does not retry it).
+A :class:`MeterFeature` is written against the device protocols of ``devices.base``: it opens
+its device through the driver registry by the ``driver`` its config names (``shelly`` unless
+said otherwise) and never imports a driver. It owns the HTTP session (created in ``run``,
+closed on exit), the published service, the custom name (writable on D-Bus and kept in
+localsettings when it runs; otherwise the configured one stays) and the persisted energy
+counters. Each poll that succeeds goes out as one ItemsChanged with a new ``/UpdateIndex``. A
+poll that fails keeps the last values while the last good reading is at most ``hold_s`` old;
+after that ``/Connected`` = 0 and every measurement is invalid (never 0) until the device
+answers again. A device that does not fit the configuration raises ConfigError (the
+supervisor does not retry it). Energy counters are saved before a value above the last saved
+ceiling is published (``features.counters``), so they never go back across a restart.
 """
 
 from __future__ import annotations
@@ -21,24 +25,27 @@ import anyio
 import anyio.to_thread
 from anyio.abc import TaskGroup, TaskStatus
 
-from ..devices import is_fresh
-from ..devices.shelly import ShellyDevice, open_shelly
+from ..devices import Connection, Device, MeterReading, PowerReading, is_fresh
+from ..devices.registry import open_device
 from ..errors import BusError, ConfigError, DeviceError
 from ..runtime.config import GridMeterConfig, PvMeterConfig
 from ..venus import SETTINGS_SERVICE, DeviceInstance, Identity, PathSpec, Service, Setting
 from ..venus.bus import DBusCallError
-from .counters import CounterFile, EnergyCounters
+from .counters import RESERVE_KWH, CounterFile, EnergyCounters
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
 
-__all__ = ["PREFERRED_INSTANCE", "PRODUCT_ID", "ShellyMeterFeature"]
+__all__ = ["PREFERRED_INSTANCE", "PRODUCT_ID", "MeterFeature", "Reading"]
 
 PRODUCT_ID = 0xFFFF
 """``/ProductId`` of our meters: not a Victron product, so no model-specific handling applies."""
 
 PREFERRED_INSTANCE = 40
 """VRM device instance asked for when the config names none (localsettings may bump it)."""
+
+Reading = MeterReading | PowerReading
+"""What a meter feature reads: all CT channels, or one metered output."""
 
 
 class _State(Enum):
@@ -48,23 +55,24 @@ class _State(Enum):
     LOST = "disconnected"
 
 
-class ShellyMeterFeature(ABC):
-    """The loop every Shelly meter feature shares: detect, poll, hold, invalidate, recover.
+class MeterFeature(ABC):
+    """The loop every meter feature shares: open, poll, hold, invalidate, recover.
 
-    Subclasses declare their paths, read the device and turn a reading into path values; this
-    class owns the service, the HTTP session, the custom name and the persisted counters.
+    Subclasses declare their paths, check that the opened device implements the protocol they
+    need, read it and turn a reading into path values; this class owns the service, the HTTP
+    session, the custom name and the persisted counters.
     """
 
     service_class: ClassVar[str]
     settings_group: ClassVar[str]
-    product_label: ClassVar[str]
+    product_kind: ClassVar[str]
     roles: ClassVar[tuple[str, ...]] = ()
     """Classes the user may switch the service to through ``/Role`` (empty: fixed)."""
 
     def __init__(
         self, config: GridMeterConfig | PvMeterConfig, *, table: str, save_interval_s: float
     ) -> None:
-        """Common set-up; ``save_interval_s`` is the longest time counters stay unsaved."""
+        """Common set-up; ``save_interval_s``: counters are saved at least this often too."""
         self.config = config
         self.table = table
         self.name = f"{table}.{config.name}"
@@ -76,6 +84,7 @@ class ShellyMeterFeature(ABC):
         self._last_good: float | None = None
         self._index = 0
         self._saved_at: float | None = None
+        self._save_failing = False
         self._service: Service | None = None
         self._tg: TaskGroup | None = None
         self._ctx: FeatureContext | None = None
@@ -100,16 +109,20 @@ class ShellyMeterFeature(ABC):
         """Paths made invalid when the device is lost."""
 
     @abstractmethod
-    def check_device(self, device: ShellyDevice) -> str:
-        """ConfigError if the device cannot serve this feature; else the counter source key."""
+    def check_device(self, device: Device) -> str:
+        """ConfigError unless the device has the protocol this feature needs; the source key."""
 
     @abstractmethod
-    async def read(self, device: ShellyDevice) -> Any:
+    async def read(self, device: Device) -> Reading:
         """One reading (DeviceError on failure)."""
 
     @abstractmethod
-    def values(self, reading: Any) -> dict[str, Any]:
-        """Path values for a good reading (updates the counters)."""
+    def values(self, reading: Reading) -> dict[str, Any]:
+        """Path values for a good reading (updates the counters, includes energy_values)."""
+
+    @abstractmethod
+    def energy_values(self) -> dict[str, float | None]:
+        """The energy paths as they may be published now (``EnergyCounters.published``)."""
 
     def lost_values(self) -> dict[str, Any]:
         """Path values once the hold time is over."""
@@ -135,7 +148,7 @@ class ShellyMeterFeature(ABC):
         svc = Service(
             self.service_name(),
             identity=Identity(
-                self.product_label,
+                f"{cfg.driver.capitalize()} {self.product_kind}",  # until the device says
                 product_id=PRODUCT_ID,
                 connection=f"HTTP {cfg.host}",
                 connected=0,
@@ -225,21 +238,21 @@ class ShellyMeterFeature(ABC):
                 self._service = self._tg = None
                 tg.cancel_scope.cancel()
                 with anyio.CancelScope(shield=True), anyio.move_on_after(5.0):
-                    await self._save(ctx, file)
+                    if self.counters.values or self.counters.dirty:
+                        await self._save(ctx, file, reserve_kwh=0.0)  # exact: no floor to climb
+
+    def connection(self) -> Connection:
+        """Where the configured device is and how to log in (options of its driver)."""
+        cfg = self.config
+        # the one driver option the meter tables have: the shelly driver's (checked by the config)
+        options = {} if cfg.generation == "auto" else {"generation": cfg.generation}
+        password = None if cfg.password is None else cfg.password.get_secret_value()
+        return Connection(cfg.host, cfg.timeout_s, cfg.username, password, options)
 
     async def _open(
         self, ctx: FeatureContext, session: aiohttp.ClientSession, svc: Service
-    ) -> ShellyDevice:
-        cfg = self.config
-        device = await open_shelly(
-            session,
-            cfg.host,
-            clock=ctx.clock,
-            timeout_s=cfg.timeout_s,
-            generation=cfg.generation,
-            username=cfg.username,
-            password=None if cfg.password is None else cfg.password.get_secret_value(),
-        )
+    ) -> Device:
+        device = await open_device(self.config.driver, session, self.connection(), clock=ctx.clock)
         self.counters.set_source(self.check_device(device))
         ident = device.identity
         svc.update(
@@ -257,7 +270,7 @@ class ShellyMeterFeature(ABC):
     ) -> None:
         clock = ctx.clock
         interval = self.config.poll_interval_s
-        device: ShellyDevice | None = None
+        device: Device | None = None
         next_t = clock.monotonic()
         while True:
             try:
@@ -269,14 +282,17 @@ class ShellyMeterFeature(ABC):
                     device = None  # rediscover: the device may come back reconfigured
             else:
                 self._succeeded(ctx, svc, reading)
-            self.polls += 1
             now = clock.monotonic()
-            if self._saved_at is None or now - self._saved_at >= self.save_interval_s:
+            due = self._saved_at is None or now - self._saved_at >= self.save_interval_s
+            if (due and self.counters.dirty) or self.counters.over_ceiling():
                 await self._save(ctx, file)
+                if self._state is _State.CONNECTED:
+                    svc.update(self.energy_values())  # what the save allows to go out now
+            self.polls += 1
             next_t = max(next_t + interval, now)
             await clock.sleep(next_t - now)
 
-    def _succeeded(self, ctx: FeatureContext, svc: Service, reading: Any) -> None:
+    def _succeeded(self, ctx: FeatureContext, svc: Service, reading: Reading) -> None:
         values = self.values(reading)
         self._index = (self._index + 1) % 256
         values["/UpdateIndex"] = self._index
@@ -312,16 +328,29 @@ class ShellyMeterFeature(ABC):
             ctx.report(_State.LOST.value, (str(err),))
         return True
 
-    async def _save(self, ctx: FeatureContext, file: CounterFile) -> None:
+    async def _save(
+        self, ctx: FeatureContext, file: CounterFile, *, reserve_kwh: float = RESERVE_KWH
+    ) -> None:
+        """Write the counters with ceilings ``reserve_kwh`` ahead; report a failing disk once.
+
+        If the file cannot be written the counters go on in memory (stopping them would be
+        worse), with a warning that they may then go back after a restart.
+        """
         self._saved_at = ctx.clock.monotonic()
-        if not self.counters.dirty:
-            return
-        snapshot = EnergyCounters(
-            dict(self.counters.values), dict(self.counters.raw), self.counters.source
-        )
+        snapshot = self.counters.snapshot(reserve_kwh)
         try:
             await anyio.to_thread.run_sync(file.save, snapshot)
         except OSError as err:
-            ctx.message("warning", f"cannot save the energy counters to {file.path}: {err}")
+            if not self._save_failing:
+                ctx.message(
+                    "warning",
+                    f"cannot save the energy counters to {file.path}: {err}; counting goes on "
+                    "in memory, but the counters may go back after a restart",
+                )
+            self._save_failing = True
         else:
+            if self._save_failing:
+                ctx.message("info", f"energy counters saved to {file.path} again")
+            self._save_failing = False
             self.counters.dirty = False
+        self.counters.saved(snapshot)
