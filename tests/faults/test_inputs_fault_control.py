@@ -70,6 +70,7 @@ async def test_control_lists_sets_and_refuses(tmp_path):
                 ("/faults/shelly", {"mode": "ok", "depth": "deep"}, 400, "must be a number"),
                 ("/faults/shelly", {"mode": "ok", "speed": 3}, 400, "not one of slow_s"),
                 ("/faults/shelly", {"mode": 5}, 400, "must be a string"),
+                ("/faults/shelly", {"self": 5}, 400, "not one of slow_s"),
                 ("/faults/shelly", [1, 2], 400, "JSON object"),
             ]:
                 async with http.put(control.url + url, json=body) as resp:

@@ -3,26 +3,30 @@
 ``emulator.faults.mode`` may be set at any time (or ``await emulator.set_fault(mode)``, which also
 waits until the listening socket matches). What a real client then sees:
 
-========== ==============================================================================
-mode       observable effect
-========== ==============================================================================
-ok         normal answers
-offline    the listening socket is closed: new connections are refused; requests on a
-           kept-alive connection are reset. Back to any other mode re-opens the same port
-slow       the answer comes after ``faults.slow_s`` seconds of real time (default 30 s,
-           beyond any sane client timeout); real time because client timeouts are real
-garbage    status 200, ``application/json``, a body that is not JSON
-truncated  status 200, the real JSON body cut in half (Content-Length matches the cut)
-http500    status 500 with the device's own error body
-auth       401 with the device's challenge on every protected endpoint, whatever the
-           credentials (endpoints the real device never protects stay open)
-oversized  status 200 with ``Content-Length: flood_bytes`` (default 200 MiB), then the bytes
-chunked_flood  status 200, chunked, no length: ``flood_bytes`` of never-ending JSON text
-gzip_bomb  status 200, ``Content-Encoding: gzip``: a few hundred KB inflating to ``flood_bytes``
-deep_json  status 200, valid JSON nested ``depth`` (default 200 000) arrays deep
-huge_numbers  the real answer with every number replaced by a ``digits``-digit (400) integer
-trickle    the real answer, headers at once, the body one byte every ``trickle_s`` (0.5) s
-========== ==============================================================================
+============= ===========================================================================
+mode          observable effect
+============= ===========================================================================
+ok            normal answers
+offline       the listening socket is closed: new connections are refused; requests on a
+              kept-alive connection are reset. Back to any other mode re-opens the same port
+slow          the answer comes after ``faults.slow_s`` seconds of real time (default 30 s,
+              beyond any sane client timeout); real time because client timeouts are real
+garbage       status 200, ``application/json``, a body that is not JSON
+truncated     status 200, the real JSON body cut in half (Content-Length matches the cut)
+http500       status 500 with the device's own error body
+auth          401 with the device's challenge on every protected endpoint, whatever the
+              credentials (endpoints the real device never protects stay open)
+oversized     status 200, ``Content-Length: flood_bytes`` (default 200 MiB), then the bytes
+chunked_flood status 200, chunked, no length: ``flood_bytes`` of never-ending JSON text
+gzip_bomb     status 200, ``Content-Encoding: gzip``: little on the wire, ``flood_bytes``
+              inflated
+deep_json     status 200, valid JSON nested ``depth`` (default 200 000) arrays deep
+huge_numbers  the real answer, every number replaced by a ``digits``-digit (400) integer
+trickle       the real answer: headers at once, then one body byte every ``trickle_s`` (0.5) s
+============= ===========================================================================
+
+The hostile modes (``oversized`` to ``trickle``, see :mod:`.hostile`) skip authentication, as
+anything answering for the device's IP would. Parameters: :data:`FAULT_PARAMS`.
 
 Faults can be set from outside the process too: :mod:`venus_ems.sim.control` serves them over
 HTTP and ``venus-ems sim-fault`` sets them (docs/simulation.md).
@@ -91,7 +95,7 @@ class Faults:
         self.requests = 0
         self._listeners: list[Callable[[], None]] = []
 
-    def configure(self, mode: str | None = None, **params: object) -> None:
+    def configure(self, mode: str | None = None, /, **params: object) -> None:
         """Set parameters (see FAULT_PARAMS), then the mode; ConfigError names a bad one."""
         checked: dict[str, float] = {}
         for name, raw in params.items():
