@@ -110,15 +110,22 @@ async def run(address: str, args: argparse.Namespace) -> list[tuple[str, str, fl
                 if proc.poll() is not None:
                     break
                 reset_peak()
+                start = time.perf_counter()
                 await emu.set_fault(mode)
-                await anyio.sleep(args.seconds)
-                what = mode
+                lost = await wait(lambda: mon.get(OURS, "/Connected") != 1, args.seconds)
+                invalid_s = time.perf_counter() - start
+                await anyio.sleep(max(0.0, args.seconds - invalid_s))
+                what = f"{mode} (invalid after {invalid_s:.1f} s)" if lost else f"{mode} (held)"
                 if mon.service(OURS) is None:
-                    what += " (service gone)"
+                    what = f"{mode} (service gone)"
                 peak, rss = status_mb(pid, "VmHWM"), status_mb(pid, "VmRSS")
+                start = time.perf_counter()
                 await emu.set_fault("ok")
                 recovered = await wait(connected, 30)
-                rows.append((what, alive() + ("" if recovered else ", not recovered"), peak, rss))
+                state = alive() + (
+                    f", back in {time.perf_counter() - start:.1f} s" if recovered else ", stuck"
+                )
+                rows.append((what, state, peak, rss))
             for kind in ("paths", "services", "budget"):
                 if args.only and kind not in args.only:
                     continue
@@ -165,9 +172,9 @@ def main() -> None:
         rows = anyio.run(run, bus.address, args)
     steady = rows[0][2]
     print(f"daemon from {args.src or 'this tree'}; {args.seconds:g} s per device fault")
-    print(f"{'input':44s} {'daemon':18s} {'peak RSS':>10s} {'RSS after':>10s} {'peak/steady':>12s}")
+    print(f"{'input':44s} {'daemon':24s} {'peak RSS':>10s} {'RSS after':>10s} {'peak/steady':>12s}")
     for what, state, peak, rss in rows:
-        print(f"{what:44s} {state:18s} {peak:8.1f} MB {rss:8.1f} MB {peak / steady:11.2f}x")
+        print(f"{what:44s} {state:24s} {peak:8.1f} MB {rss:8.1f} MB {peak / steady:11.2f}x")
 
 
 if __name__ == "__main__":
