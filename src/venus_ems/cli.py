@@ -7,8 +7,10 @@ Exit codes: 0 success (also after SIGTERM/SIGINT), 1 runtime failure (bus lost, 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import os
 import signal
 import sys
 import tempfile
@@ -87,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--shelly-port", type=int, default=0, help="port of the emulated Shelly")
     sim.add_argument("--opendtu-port", type=int, default=0, help="port of the emulated OpenDTU")
+    sim.add_argument(
+        "--control-port", type=int, default=0, help="port of the HTTP fault control (0 = free)"
+    )
 
     demo = sub.add_parser("demo", help="the simulated GX plus the venus-ems daemon, live")
     demo.add_argument("--seconds", type=float, default=math.inf, help="stop after this time")
@@ -94,6 +99,26 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", default="11:00", help="time of day to start at (HH:MM)")
     demo.add_argument("--speed", type=float, default=1.0, help="time factor (1 = real time)")
     demo.add_argument("--bus", help="bus address (default: start a private dbus-daemon)")
+    demo.add_argument(
+        "--control-port", type=int, default=0, help="port of the HTTP fault control (0 = free)"
+    )
+
+    fault = sub.add_parser(
+        "sim-fault",
+        help="inject a fault into a running sim/demo device (no mode: show the faults)",
+        description="Without a device, lists the devices, their faults, the modes and the "
+        "parameters (see docs/simulation.md).",
+    )
+    fault.add_argument(
+        "--control",
+        default=os.environ.get("VENUS_EMS_SIM_CONTROL"),
+        help="fault control URL printed by sim/demo (default: $VENUS_EMS_SIM_CONTROL)",
+    )
+    fault.add_argument("device", nargs="?", help="device name (shelly, opendtu)")
+    fault.add_argument("mode", nargs="?", help="fault mode; ok ends the fault")
+    fault.add_argument(
+        "--set", action="append", default=[], metavar="NAME=VALUE", help="a fault parameter"
+    )
     return p
 
 
@@ -191,6 +216,7 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
             bus_settings=args.bus_settings,
             shelly_port=args.shelly_port,
             opendtu_port=args.opendtu_port,
+            control_port=args.control_port,
         ) as sim,
         open_monitor(address) as mon,
     ):
@@ -247,7 +273,40 @@ async def _demo(address: str, args: argparse.Namespace, clock: Clock) -> None:
             start_s=_start(args.start),
             state_dir=state_dir,
             seconds=args.seconds,
+            control_port=args.control_port,
         )
+
+
+# ----------------------------------------------------------------------------------- sim-fault
+
+
+def _sim_fault(args: argparse.Namespace) -> int:
+    from .sim.control import fault_request  # noqa: PLC0415
+
+    if not args.control:
+        raise ConfigError("sim-fault needs --control URL (printed by sim/demo)")
+    if args.mode is not None and args.device is None:
+        raise ConfigError("sim-fault: name the device before the mode")
+    params: dict[str, float] = {}
+    for item in args.set:
+        name, sep, text = item.partition("=")
+        try:
+            params[name.strip()] = float(text)
+        except ValueError:
+            raise ConfigError(f"--set {item!r}: expected NAME=NUMBER") from None
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected NAME=NUMBER")
+    if params and args.device is None:
+        raise ConfigError("sim-fault: --set needs a device")
+    try:
+        status, answer = anyio.run(
+            partial(fault_request, args.control, args.device, args.mode, params)
+        )
+    except OSError as err:
+        print(f"venus-ems: no fault control at {args.control}: {err}", file=sys.stderr)
+        return EXIT_FAILURE
+    print(json.dumps(answer, indent=2), file=sys.stdout if status == 200 else sys.stderr)
+    return EXIT_OK if status == 200 else EXIT_USAGE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -271,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _with_bus(args.bus, _sim, args, _sim_clock(args.speed))
         if args.command == "demo":
             return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))
+        if args.command == "sim-fault":
+            return _sim_fault(args)
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as err:

@@ -140,21 +140,25 @@ def test_format_text(path, value, fmt, text):
     ("dbus_type", "written", "stored"),
     [
         ("d", 5, 5.0),
-        ("d", True, 1.0),
-        ("d", "12.5", 12.5),
         ("d", 2**40, float(2**40)),
+        ("d", 2**64 - 1, float(2**64 - 1)),  # a uint64 from a client that picked 't'
         ("i", 7.0, 7),
-        ("i", "42", 42),
-        ("i", False, 0),
+        ("i", -(2**31), -(2**31)),
         ("x", 2**40, 2**40),
+        ("x", 2.0**40, 2**40),
         ("s", "name", "name"),
-        ("s", 12, "12"),
+        ("s", "", ""),
         ("b", 1, True),
-        ("v", [1, 2], [1, 2]),
+        ("b", 0.0, False),
+        ("b", True, True),
+        ("v", 3, 3),
+        ("v", False, False),
+        ("v", "text", "text"),
         ("d", None, None),
+        ("i", None, None),
     ],
 )
-def test_write_coercion_is_lenient(dbus_type, written, stored):
+def test_write_coercion_keeps_number_widths_lenient(dbus_type, written, stored):
     result = coerce_for_write(dbus_type, written)
     assert result == stored
     assert type(result) is type(stored)
@@ -166,8 +170,29 @@ def test_write_coercion_is_lenient(dbus_type, written, stored):
         ("i", 7.5, SetResult.WRONG_TYPE),
         ("i", 2**31, SetResult.OUT_OF_RANGE),
         ("i", "seven", SetResult.WRONG_TYPE),
+        ("i", "42", SetResult.WRONG_TYPE),
+        ("i", False, SetResult.WRONG_TYPE),
+        ("i", math.inf, SetResult.OUT_OF_RANGE),
+        ("i", math.nan, SetResult.WRONG_TYPE),
+        ("x", 2**63, SetResult.OUT_OF_RANGE),
         ("d", math.inf, SetResult.OUT_OF_RANGE),
-        ("d", math.nan, SetResult.OUT_OF_RANGE),
+        ("d", -math.inf, SetResult.OUT_OF_RANGE),
+        ("d", math.nan, SetResult.WRONG_TYPE),
+        ("d", True, SetResult.WRONG_TYPE),
+        ("d", "12.5", SetResult.WRONG_TYPE),
+        ("d", 10**400, SetResult.OUT_OF_RANGE),
+        ("s", 5, SetResult.WRONG_TYPE),
+        ("s", 2**64 - 1, SetResult.WRONG_TYPE),
+        ("s", True, SetResult.WRONG_TYPE),
+        ("s", math.nan, SetResult.WRONG_TYPE),
+        ("s", math.inf, SetResult.WRONG_TYPE),
+        ("s", None, SetResult.WRONG_TYPE),
+        ("s", {"a": "b"}, SetResult.WRONG_TYPE),
+        ("b", "true", SetResult.WRONG_TYPE),
+        ("b", 0.5, SetResult.OUT_OF_RANGE),
+        ("v", [1, 2], SetResult.WRONG_TYPE),
+        ("v", math.nan, SetResult.WRONG_TYPE),
+        ("v", math.inf, SetResult.OUT_OF_RANGE),
         ("d", [1.0], SetResult.WRONG_TYPE),
         ("d", {"a": 1}, SetResult.WRONG_TYPE),
         ("s", [1], SetResult.WRONG_TYPE),
@@ -185,8 +210,12 @@ def test_write_coercion_rejects_with_a_code(dbus_type, written, code):
     assert err.value.code == code
 
 
-def test_programming_errors_raise_type_error():
+def test_own_values_are_converted_and_programming_errors_raise_type_error():
     assert coerce_value("d", 3) == 3.0
+    assert coerce_value("s", 12) == "12"  # our own code may publish a number as text
+    assert coerce_value("i", True) == 1
+    with pytest.raises(TypeError):
+        coerce_value("d", math.nan)
     with pytest.raises(TypeError):
         coerce_value("d", "not a number")
     with pytest.raises(TypeError):

@@ -49,6 +49,7 @@ async def run_demo(
     start_s: float,
     state_dir: str,
     seconds: float = math.inf,
+    control_port: int = 0,
 ) -> None:
     """Run everything and print a status line per second until ``seconds`` pass or cancelled."""
     async with running_site(
@@ -57,6 +58,7 @@ async def run_demo(
         clock=clock,
         start_s=start_s,
         external_meter="grid_meter" in REGISTRY,
+        control_port=control_port,
     ) as sim:
         config, notes = demo_config(
             f"127.0.0.1:{sim.shelly.port}",

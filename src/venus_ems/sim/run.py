@@ -2,7 +2,8 @@
 
 ``running_site()`` starts a :class:`SimulatedGx` on a bus and, on loopback, a Shelly Pro 3EM
 (an EM gen3 on a single-phase site) measuring the site's grid connection and, if the site has
-micro-inverters, an OpenDTU for them. It yields a :class:`SimHandles` with the URLs to use.
+micro-inverters, an OpenDTU for them, plus the HTTP fault control of those emulators
+(:mod:`venus_ems.sim.control`). It yields a :class:`SimHandles` with the URLs to use.
 With ``bus_settings`` the GX keeps its settings in the ``com.victronenergy.settings`` already
 on the bus (e.g. Victron's localsettings) instead of publishing its own.
 """
@@ -17,6 +18,7 @@ from typing import Any
 import anyio
 
 from ..clock import Clock
+from .control import FaultControl
 from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
 from .venus.gx import SimulatedGx
 from .wiring import SiteGridMeter, SiteInverterBank
@@ -32,6 +34,7 @@ class SimHandles:
     address: str
     shelly: ShellyGen2Emulator
     opendtu: OpenDtuEmulator | None
+    control: FaultControl
 
     def describe(self) -> str:
         """How to connect, for humans."""
@@ -45,6 +48,10 @@ class SimHandles:
             lines.insert(2, "Settings: the com.victronenergy.settings already on the bus")
         if self.opendtu is not None:
             lines.append(f"OpenDTU for the micro-inverters:  {self.opendtu.url}")
+        lines.append(
+            f"Fault control: {self.control.url}/faults, e.g. "
+            f"venus-ems sim-fault --control {self.control.url} shelly chunked_flood"
+        )
         return "\n".join(lines)
 
 
@@ -74,6 +81,7 @@ async def running_site(
     shelly_port: int = 0,
     opendtu_port: int = 0,
     bus_settings: bool = False,
+    control_port: int = 0,
     **gx_options: Any,
 ) -> AsyncIterator[SimHandles]:
     """Start the GX and the emulators; stop them on exit (options: see :class:`SimulatedGx`)."""
@@ -101,4 +109,6 @@ async def running_site(
             dtu = await stack.enter_async_context(
                 OpenDtuEmulator(SiteInverterBank(gx.site), clock=clock, port=opendtu_port)
             )
-        yield SimHandles(gx, address, shelly, dtu)
+        devices = {"shelly": shelly} if dtu is None else {"shelly": shelly, "opendtu": dtu}
+        control = await stack.enter_async_context(FaultControl(devices, port=control_port))
+        yield SimHandles(gx, address, shelly, dtu, control)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .active import active_service
+from .budget import MonitorLimits
 from .bus import BusWriter, DBusCallError, call, connect, resolve_address
 from .codec import INVALID, SetResult, Value, format_text, unwrap, wrap
 from .monitor import Changes, Monitor, ServiceState, Subscription, open_monitor
@@ -20,6 +21,7 @@ __all__ = [
     "DeviceInstance",
     "Identity",
     "Monitor",
+    "MonitorLimits",
     "PathSpec",
     "RoleHook",
     "Service",

@@ -9,6 +9,7 @@ The wire rules are those of velib_python (``wrap_dbus_value`` / ``unwrap_dbus_va
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from enum import IntEnum
 from typing import Any, TypeAlias
@@ -165,53 +166,83 @@ def format_text(path: str, value: Any, fmt: TextFormat = None) -> str:
 
 
 def coerce_value(dbus_type: str, value: Any) -> Value:
-    """Value set by our own code -> the declared type; raises TypeError on a programming error."""
+    """Value set by our own code -> the declared type; raises TypeError on a programming error.
+
+    Our own code may hand a number to a string path or a bool to a numeric one (it is converted);
+    writes from other processes go through the strict :func:`coerce_for_write` instead.
+    """
     if value is None or dbus_type == "v":
         return value  # type: ignore[no-any-return]
     try:
-        return coerce_for_write(dbus_type, value)
+        if dbus_type == "s" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return _text(str(value), 1 << 20)
+        if dbus_type in _NUMERIC and isinstance(value, bool):
+            value = int(value)
+        return coerce_for_write(dbus_type, value, max_length=1 << 20)
     except WriteError as err:
         raise TypeError(f"{value!r} is not a valid '{dbus_type}' value: {err}") from None
 
 
-def coerce_for_write(dbus_type: str, value: Any, *, max_length: int = 1024) -> Value:
-    """Leniently coerce a written value to the declared type; raises WriteError with the code.
+_NUMERIC = frozenset("dix")
+_INVALID_OK = frozenset("dixbv")  # an empty array (invalidate) is refused only on strings
 
-    Integral numbers of any width, floats, bools and numeric strings are accepted for numeric
-    paths (MQTT writes arrive as int32, int64, double or bool); a float written to an integer
-    path must be integral.
+
+def coerce_for_write(dbus_type: str, value: Any, *, max_length: int = 1024) -> Value:
+    """Check a value written by another process against the declared type; WriteError if not.
+
+    ``s`` takes strings only (NUL-free, at most ``max_length``); ``d``, ``i`` and ``x`` take
+    finite numbers of any integer width or a double (a double for an integer path must be
+    integral), never a bool or a string; ``b`` takes a bool or the number 0 or 1; ``v`` takes a
+    bool, a finite number or a string. ``None`` (an empty array: invalidate) is accepted except on
+    ``s``. Codes: 3 wrong type (also NaN), 4 out of range (also ±inf), 5 too long.
     """
     if value is None:
-        return None
+        if dbus_type in _INVALID_OK:
+            return None
+        if dbus_type == "s":
+            raise WriteError(SetResult.WRONG_TYPE, "expected a string, got invalid")
+        raise ValueError(f"unsupported D-Bus type letter {dbus_type!r}")
+    if dbus_type == "s":
+        if not isinstance(value, str):
+            raise WriteError(SetResult.WRONG_TYPE, f"expected a string, got {_kind(value)}")
+        return _text(value, max_length)
     if dbus_type == "v":
         if isinstance(value, str):
             return _text(value, max_length)
-        return value  # type: ignore[no-any-return]
-    if dbus_type == "s":
-        if not isinstance(value, str):
-            if isinstance(value, (int, float)):
-                return str(value)
-            raise WriteError(SetResult.WRONG_TYPE, f"expected a string, got {_kind(value)}")
-        return _text(value, max_length)
-    number = _as_number(value)
-    if dbus_type == "d":
-        if not math.isfinite(number):
-            raise WriteError(SetResult.OUT_OF_RANGE, "not a finite number")
-        return float(number)
+        if isinstance(value, bool):
+            return value
+        return _finite(value, _INT64_MIN, _INT64_MAX)
     if dbus_type == "b":
+        if isinstance(value, bool):
+            return value
+        number = _finite(value, _INT64_MIN, _INT64_MAX)
         if number not in (0, 1):
-            raise WriteError(SetResult.OUT_OF_RANGE, "expected 0 or 1")
+            raise WriteError(SetResult.OUT_OF_RANGE, f"expected 0 or 1, got {number!r}")
         return bool(number)
+    if dbus_type == "d":
+        return float(_finite(value, -sys.float_info.max, sys.float_info.max))
     if dbus_type in ("i", "x"):
+        lo, hi = (_INT32_MIN, _INT32_MAX) if dbus_type == "i" else (_INT64_MIN, _INT64_MAX)
+        number = _finite(value, lo, hi)
         if isinstance(number, float):
-            if not math.isfinite(number) or not number.is_integer():
+            if not number.is_integer():
                 raise WriteError(SetResult.WRONG_TYPE, f"expected an integer, got {number!r}")
             number = int(number)
-        lo, hi = (_INT32_MIN, _INT32_MAX) if dbus_type == "i" else (_INT64_MIN, _INT64_MAX)
-        if not lo <= number <= hi:
-            raise WriteError(SetResult.OUT_OF_RANGE, f"{number} does not fit '{dbus_type}'")
-        return int(number)
+        return number
     raise ValueError(f"unsupported D-Bus type letter {dbus_type!r}")
+
+
+def _finite(value: Any, lo: float, hi: float) -> int | float:
+    """An int or finite float within [lo, hi]; WriteError 3 (not a number, NaN) or 4."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WriteError(SetResult.WRONG_TYPE, f"expected a number, got {_kind(value)}")
+    if isinstance(value, float) and math.isnan(value):
+        raise WriteError(SetResult.WRONG_TYPE, "NaN is not a number")
+    if isinstance(value, float) and math.isinf(value):
+        raise WriteError(SetResult.OUT_OF_RANGE, "not a finite number")
+    if not lo <= value <= hi:
+        raise WriteError(SetResult.OUT_OF_RANGE, f"{value!r} is out of range")
+    return value
 
 
 def _text(value: str, max_length: int) -> str:
@@ -224,23 +255,6 @@ def _text(value: str, max_length: int) -> str:
     except UnicodeEncodeError:
         raise WriteError(SetResult.WRONG_TYPE, "not valid Unicode text") from None
     return value
-
-
-def _as_number(value: Any) -> int | float:
-    if isinstance(value, bool):
-        return int(value)
-    if isinstance(value, (int, float)):
-        return value
-    if isinstance(value, str) and len(value) <= 64:
-        text = value.strip()
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                return float(text)
-            except ValueError:
-                pass
-    raise WriteError(SetResult.WRONG_TYPE, f"expected a number, got {_kind(value)}")
 
 
 def _kind(value: Any) -> str:

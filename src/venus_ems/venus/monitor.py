@@ -7,6 +7,14 @@ change that arrives during a scan is never lost and never overwritten by an olde
 Both PropertiesChanged and ItemsChanged are handled. Change notifications are coalesced per
 path: callbacks and streams receive ``{(service, path): value}`` batches, so memory stays
 bounded however fast values change.
+
+Memory stays bounded however many paths and services appear (:class:`MonitorLimits`): paths
+a ``watch`` selection names are always kept; every other path is charged an estimate of what it
+costs (entry, name, value) against a budget per service and one for the whole monitor, and a
+path that does not fit is ignored, with one warning. Too many services, or a value larger than
+``max_value_bytes``, are refused the same way (the value is kept as invalid). A flood of
+never-seen paths or names therefore costs at most ``total_bytes``, and values already kept go
+on updating.
 """
 
 from __future__ import annotations
@@ -25,11 +33,19 @@ from dbus_fast import DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
 
 from ..errors import BusError, ServiceNotFoundError
+from .budget import MAX_TEXT, SIZED, Budget, MonitorLimits
 from .bus import DBusCallError, add_match, call, connect, writer_of
 from .codec import Value, unwrap, wrap
 from .tree import BUSITEM
 
-__all__ = ["Changes", "Monitor", "ServiceState", "Subscription", "open_monitor"]
+__all__ = [
+    "Changes",
+    "Monitor",
+    "MonitorLimits",
+    "ServiceState",
+    "Subscription",
+    "open_monitor",
+]
 
 _LOG = logging.getLogger(__name__)
 
@@ -74,6 +90,7 @@ class ServiceState:
     texts: dict[str, str] = field(default_factory=dict)
     device_instance: int | None = None
     ready: bool = False
+    cost: int = 0  # estimated bytes charged for paths no selection names
 
     @property
     def device_class(self) -> str:
@@ -135,11 +152,13 @@ class Monitor:
         require_device_instance: bool = False,
         keep_text: bool = False,
         scan_timeout: float = 5.0,
+        limits: MonitorLimits | None = None,
     ) -> None:
         """``watch`` maps a service class or full name to the paths to keep (None = all).
 
-        Without ``watch`` every ``com.victronenergy.*`` service is tracked with all its paths.
-        Texts are kept only with ``keep_text`` (they double the memory and must not be parsed).
+        Without ``watch`` every ``com.victronenergy.*`` service is tracked with all its paths,
+        within ``limits``. Texts are kept only with ``keep_text`` (they double the memory and
+        must not be parsed).
         """
         self.bus = bus
         self._watch: dict[str, set[str] | None] | None = (
@@ -161,6 +180,7 @@ class Monitor:
         self._waiters: list[tuple[str, anyio.Event]] = []
         self._tg: TaskGroup | None = None
         self.updates_received = 0
+        self.budget = Budget(limits)
 
     # ----------------------------------------------------------------- reading
 
@@ -378,6 +398,8 @@ class Monitor:
                 return
             self._remove_service(name)
         state = ServiceState(name, owner, sel if isinstance(sel, set) else None)
+        if not self.budget.admit_service(state, len(self._by_name)):
+            return
         self._by_name[name] = state
         if owner is not None:
             self._by_owner[owner] = state
@@ -388,6 +410,7 @@ class Monitor:
         state = self._by_name.pop(name, None)
         if state is None:
             return
+        self.budget.forget(state)
         if state.owner is not None and self._by_owner.get(state.owner) is state:
             del self._by_owner[state.owner]
         if state.ready:
@@ -488,8 +511,8 @@ class Monitor:
                 texts = unwrap(msg.body[0]) if msg.body else None
                 if isinstance(texts, dict):
                     for rel, t in texts.items():
-                        if state.paths is None or "/" + rel in state.paths:
-                            state.texts["/" + rel] = str(t)
+                        if "/" + rel in state.values:  # kept paths only: no growth here
+                            state.texts["/" + rel] = str(t)[:MAX_TEXT]
 
         def apply_one(path: str, msg: Message) -> None:
             if msg.message_type is _RETURN and self._current(state):
@@ -515,7 +538,8 @@ class Monitor:
         needs_instance = self._require_instance and not state.name.startswith(_NO_INSTANCE_OK)
         if state.device_instance is None and needs_instance:
             _LOG.info("ignoring %s: it has no /DeviceInstance", state.name)
-            self._by_name.pop(state.name, None)
+            if self._by_name.pop(state.name, None) is state:
+                self.budget.forget(state)
             if state.owner is not None:
                 self._by_owner.pop(state.owner, None)
             return
@@ -578,14 +602,19 @@ class Monitor:
             state.device_instance = value if isinstance(value, int) else None
         if state.paths is not None and path not in state.paths:
             return
-        if text is not None:
-            state.texts[path] = text
         values = state.values
         old = values.get(path, _MISSING)
+        if old is _MISSING:
+            if state.paths is None and not self.budget.admit_path(state, path, value, text):
+                return
+            path = sys.intern(path)  # services share path names: one string per name
+        elif type(value) in SIZED or type(old) in SIZED:
+            value = self.budget.resize(state, path, old, value)
+        if text is not None:
+            state.texts[path] = text[:MAX_TEXT]
         if old == value and type(old) is type(value):
             return
-        # Services share path names: one string per name instead of one per service.
-        values[sys.intern(path) if old is _MISSING else path] = value
+        values[path] = value
         if state.ready:
             self._mark(state.name, path, value)
 
@@ -622,6 +651,7 @@ async def open_monitor(
     require_device_instance: bool = False,
     keep_text: bool = False,
     scan_timeout: float = 5.0,
+    limits: MonitorLimits | None = None,
 ) -> AsyncIterator[Monitor]:
     """Connect (unless ``bus`` is given), discover and scan, then yield the running monitor."""
     own = bus is None
@@ -635,6 +665,7 @@ async def open_monitor(
                 require_device_instance=require_device_instance,
                 keep_text=keep_text,
                 scan_timeout=scan_timeout,
+                limits=limits,
             )
             await tg.start(mon.run)
             try:

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 
 from ...errors import DeviceAuthError, DeviceError, DeviceProtocolError
-from ..http import DigestAuth, HttpAnswer, decode_json, http_request
+from ..http import DigestAuth, HttpAnswer, decode_json, http_request, parse_json
 
 __all__ = [
     "RpcClient",
@@ -83,9 +83,12 @@ def parse_challenge(doc: Any) -> dict[str, Any] | None:
     err = doc.get("error")
     if not isinstance(err, Mapping) or err.get("code") != 401:
         return None
+    message = err.get("message")
+    if not isinstance(message, str):
+        return None
     try:
-        challenge = json.loads(err.get("message") or "")
-    except (TypeError, ValueError):
+        challenge = parse_json(message, "401 challenge")
+    except DeviceProtocolError:
         return None
     if not isinstance(challenge, dict) or "nonce" not in challenge or "realm" not in challenge:
         return None
@@ -161,8 +164,8 @@ class RpcClient:
             self._frame_challenge = None
             return
         try:
-            doc = json.loads(answer.body or b"null")
-        except ValueError:
+            doc = parse_json(answer.body or b"null", f"{method} 401")
+        except DeviceProtocolError:
             doc = None
         challenge = parse_challenge(doc)
         if challenge is None:

@@ -10,13 +10,15 @@ Measured values are read at request time from small protocol objects (``MeterSou
 ``SwitchSource``, ``InverterBank``), which the site physics implements or drives; the in-memory
 ``StaticMeter``, ``MemorySwitch`` and ``MemoryInverterBank`` serve tests and the demo. Every
 emulator has ``faults.mode`` (``ok``, ``offline``, ``slow``, ``garbage``, ``truncated``,
-``http500``, ``auth``; see ``faults``). Endpoints, options and quirks are documented in
-``shelly_gen1``, ``shelly_gen2`` (+ ``shelly_components``, ``shelly_models``) and ``opendtu``.
+``http500``, ``auth`` and the hostile ``oversized``, ``chunked_flood``, ``gzip_bomb``,
+``deep_json``, ``huge_numbers``, ``trickle``; see ``faults`` and ``hostile``). Endpoints,
+options and quirks are documented in ``shelly_gen1``, ``shelly_gen2`` (+ ``shelly_components``,
+``shelly_models``) and ``opendtu``.
 """
 
 from __future__ import annotations
 
-from .faults import FAULT_MODES, EmulatorServer, FaultMode, Faults
+from .faults import FAULT_MODES, FAULT_PARAMS, EmulatorServer, FaultMode, Faults
 from .inverters import (
     AcValues,
     DcValues,
@@ -49,6 +51,7 @@ from .sources import (
 
 __all__ = [
     "FAULT_MODES",
+    "FAULT_PARAMS",
     "AcValues",
     "DcValues",
     "EmulatorServer",

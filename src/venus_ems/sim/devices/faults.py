@@ -3,20 +3,33 @@
 ``emulator.faults.mode`` may be set at any time (or ``await emulator.set_fault(mode)``, which also
 waits until the listening socket matches). What a real client then sees:
 
-========== ==============================================================================
-mode       observable effect
-========== ==============================================================================
-ok         normal answers
-offline    the listening socket is closed: new connections are refused; requests on a
-           kept-alive connection are reset. Back to any other mode re-opens the same port
-slow       the answer comes after ``faults.slow_s`` seconds of real time (default 30 s,
-           beyond any sane client timeout); real time because client timeouts are real
-garbage    status 200, ``application/json``, a body that is not JSON
-truncated  status 200, the real JSON body cut in half (Content-Length matches the cut)
-http500    status 500 with the device's own error body
-auth       401 with the device's challenge on every protected endpoint, whatever the
-           credentials (endpoints the real device never protects stay open)
-========== ==============================================================================
+============= ===========================================================================
+mode          observable effect
+============= ===========================================================================
+ok            normal answers
+offline       the listening socket is closed: new connections are refused; requests on a
+              kept-alive connection are reset. Back to any other mode re-opens the same port
+slow          the answer comes after ``faults.slow_s`` seconds of real time (default 30 s,
+              beyond any sane client timeout); real time because client timeouts are real
+garbage       status 200, ``application/json``, a body that is not JSON
+truncated     status 200, the real JSON body cut in half (Content-Length matches the cut)
+http500       status 500 with the device's own error body
+auth          401 with the device's challenge on every protected endpoint, whatever the
+              credentials (endpoints the real device never protects stay open)
+oversized     status 200, ``Content-Length: flood_bytes`` (default 200 MiB), then the bytes
+chunked_flood status 200, chunked, no length: ``flood_bytes`` of never-ending JSON text
+gzip_bomb     status 200, ``Content-Encoding: gzip``: little on the wire, ``flood_bytes``
+              inflated
+deep_json     status 200, valid JSON nested ``depth`` (default 200 000) arrays deep
+huge_numbers  the real answer, every number replaced by a ``digits``-digit (400) integer
+trickle       the real answer: headers at once, then one body byte every ``trickle_s`` (0.5) s
+============= ===========================================================================
+
+The hostile modes (``oversized`` to ``trickle``, see :mod:`.hostile`) skip authentication, as
+anything answering for the device's IP would. Parameters: :data:`FAULT_PARAMS`.
+
+Faults can be set from outside the process too: :mod:`venus_ems.sim.control` serves them over
+HTTP and ``venus-ems sim-fault`` sets them (docs/simulation.md).
 """
 
 from __future__ import annotations
@@ -32,11 +45,35 @@ from aiohttp import web
 
 from ...clock import Clock, RealClock
 from ...errors import ConfigError
+from . import hostile
 
-__all__ = ["FAULT_MODES", "EmulatorServer", "FaultMode", "Faults"]
+__all__ = ["FAULT_MODES", "FAULT_PARAMS", "EmulatorServer", "FaultMode", "Faults"]
 
-FaultMode = Literal["ok", "offline", "slow", "garbage", "truncated", "http500", "auth"]
+FaultMode = Literal[
+    "ok",
+    "offline",
+    "slow",
+    "garbage",
+    "truncated",
+    "http500",
+    "auth",
+    "oversized",
+    "chunked_flood",
+    "gzip_bomb",
+    "deep_json",
+    "huge_numbers",
+    "trickle",
+]
 FAULT_MODES: tuple[str, ...] = get_args(FaultMode)
+
+FAULT_PARAMS: dict[str, tuple[type, float, float]] = {
+    "slow_s": (float, 0.0, 3600.0),
+    "trickle_s": (float, 0.0, 60.0),
+    "flood_bytes": (int, 1.0, float(1 << 40)),
+    "depth": (int, 1.0, 10_000_000.0),
+    "digits": (int, 1.0, 100_000.0),
+}
+"""Fault parameters a person may set: name -> (type, lowest, highest)."""
 
 _GARBAGE = b"<!DOCTYPE html><p>\x07 ERR 0x3f ~~ {not json"
 
@@ -51,8 +88,39 @@ class Faults:
         """Start in mode ``ok``; ``slow_s`` is the delay of mode ``slow`` in seconds."""
         self._mode: FaultMode = "ok"
         self.slow_s = slow_s
+        self.trickle_s = 0.5
+        self.flood_bytes = 200 * 1024 * 1024
+        self.depth = 200_000
+        self.digits = 400
         self.requests = 0
         self._listeners: list[Callable[[], None]] = []
+
+    def configure(self, mode: str | None = None, /, **params: object) -> None:
+        """Set parameters (see FAULT_PARAMS), then the mode; ConfigError names a bad one."""
+        checked: dict[str, float] = {}
+        for name, raw in params.items():
+            if name not in FAULT_PARAMS:
+                raise ConfigError(
+                    f"fault parameter {name!r} is not one of {', '.join(FAULT_PARAMS)}"
+                )
+            kind, lo, hi = FAULT_PARAMS[name]
+            if isinstance(raw, bool) or not isinstance(raw, (int, float)):
+                raise ConfigError(f"fault parameter {name} must be a number, got {raw!r}")
+            if not lo <= raw <= hi or (kind is int and raw != int(raw)):
+                raise ConfigError(f"fault parameter {name} = {raw!r} is outside {lo:g}..{hi:g}")
+            checked[name] = kind(raw)
+        if mode is not None and mode not in FAULT_MODES:
+            raise ConfigError(f"fault mode {mode!r} is not one of {', '.join(FAULT_MODES)}")
+        for name, value in checked.items():
+            setattr(self, name, value)
+        if mode is not None:
+            self.mode = mode
+
+    def describe(self) -> dict[str, object]:
+        """Mode, parameters and request count, as JSON-ready values."""
+        out: dict[str, object] = {"mode": self._mode, "requests": self.requests}
+        out.update({name: getattr(self, name) for name in FAULT_PARAMS})
+        return out
 
     @property
     def mode(self) -> FaultMode:
@@ -216,6 +284,9 @@ class EmulatorServer:
             raise web.HTTPServiceUnavailable()
         if mode == "slow":
             await anyio.sleep(self.faults.slow_s)
+        flood = await self._hostile(request, mode)  # whatever answers for the IP: no auth
+        if flood is not None:
+            return flood
         protected = await self.is_protected(request)
         if mode == "auth" and protected:
             return await self.challenge(request)
@@ -226,6 +297,10 @@ class EmulatorServer:
             if refused is not None:
                 return refused
         response = await handler(request)
+        if mode == "huge_numbers":
+            return hostile.huge_numbers(response, self.faults.digits)
+        if mode == "trickle":
+            return await hostile.trickle(request, response, self.faults.trickle_s)
         if mode == "garbage":
             return web.Response(body=_GARBAGE, content_type="application/json")
         if mode == "truncated" and isinstance(response, web.Response):
@@ -236,3 +311,16 @@ class EmulatorServer:
                 content_type="application/json",
             )
         return response
+
+    async def _hostile(self, request: web.Request, mode: str) -> web.StreamResponse | None:
+        """The reply of a mode that ignores what was asked, else None."""
+        f = self.faults
+        if mode == "chunked_flood":
+            return await hostile.chunked_flood(request, f.flood_bytes)
+        if mode == "oversized":
+            return await hostile.oversized(request, f.flood_bytes)
+        if mode == "gzip_bomb":
+            return await hostile.gzip_bomb(request, f.flood_bytes)
+        if mode == "deep_json":
+            return hostile.deep_json(f.depth)
+        return None
