@@ -100,6 +100,7 @@ class OwnedOutput:
     last_error: str | None
     dry_run: bool
     readback_s: float
+    min_interval_s: float
     ledger: OutputLedger | None
     _claims: dict[str, Any]
     _reader: ReadableOutput | None
@@ -221,10 +222,12 @@ class OwnedOutput:
             )
             self._overwritten_at = now
         # A grace of one read-back period: a feature that sees a new owner (Dynamic ESS) gives
-        # the output away meanwhile; a writer that keeps fighting is answered at most that often.
+        # the output away meanwhile; a writer that keeps fighting is answered at most that often
+        # (and never faster than the output's rate limit: a persisted setting wears the flash).
         last = self._reasserted_at
+        spacing = max(self.readback_s, self.min_interval_s)
         if now - self._overwritten_at >= self.readback_s and (
-            last is None or now - last >= self.readback_s
+            last is None or now - last >= spacing
         ):
             self._reassert = True
 
