@@ -1,6 +1,7 @@
 """The daemon: one root task group, components started in order, safe outputs on the way out.
 
-Start order: the bus (a shared Monitor), our own service (``com.victronenergy.venusems``), the
+Start order: the bus (a shared Monitor), our own service (``com.victronenergy.venusems``), what a
+killed previous run left on its outputs put back (the output ledger in the state dir), the
 features under the supervisor (devices are opened by the features that use them), then MQTT.
 Cancellation (SIGTERM, SIGINT) stops features first; every actuator then writes its safe state,
 shielded and bounded, while the bus is still open.
@@ -19,6 +20,8 @@ from .features import create_features
 from .runtime.actuator import ActuatorRegistry
 from .runtime.config import Config
 from .runtime.feature import Feature, FeatureContext
+from .runtime.ledger import OutputLedger
+from .runtime.leftovers import bus_id, clear_leftovers
 from .runtime.mqtt import MqttLink
 from .runtime.status import StatusPublisher
 from .runtime.supervisor import Supervisor
@@ -51,12 +54,15 @@ async def run_daemon(
         status = StatusPublisher(
             address=address, features=[n for n, _ in chosen], dry_run=dry, mqtt=mqtt
         )
+        ledger = OutputLedger(state_dir / "outputs", bus_id=await bus_id(monitor))
+        await clear_leftovers(monitor, ledger, clock, dry_run=dry)
         async with status, anyio.create_task_group() as tg:
             actuators = ActuatorRegistry(
                 tg,
                 on_state=status.output_changed,
                 dry_run=dry,
                 shutdown_timeout_s=config.general.shutdown_timeout_s,
+                ledger=ledger,
             )
             settings = SettingsClient(monitor)
             contexts = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -73,6 +74,11 @@ async def running(
     config: Config | None = None,
     external_meter: bool = False,
 ) -> AsyncIterator[Site]:
+    config = config or daemon_config()
+    state = tempfile.TemporaryDirectory(prefix="venus-ems-state-")
+    if config.general.state_dir is None:  # the output ledger goes there, not into the checkout
+        general = config.general.model_copy(update={"state_dir": state.name})
+        config = config.model_copy(update={"general": general})
     clock = SteppedClock()
     gx = SimulatedGx(
         scenario,
@@ -89,7 +95,7 @@ async def running(
             async with anyio.create_task_group() as daemon:
                 await daemon.start(
                     lambda task_status: run_daemon(
-                        config or daemon_config(),
+                        config,
                         bus_address=bus_address,
                         clock=clock,
                         features=features,
@@ -102,3 +108,4 @@ async def running(
                 finally:
                     daemon.cancel_scope.cancel()
         tg.cancel_scope.cancel()
+    state.cleanup()

@@ -55,10 +55,12 @@ def hub4_service(address: str, written: list | None = None) -> Service:
     return svc
 
 
-CONFIG, _ = parse_config(
-    "schema_version = 1\n[general]\nrestart_backoff_initial_s = 0.3\nrestart_backoff_max_s = 1.0\n"
-    "log_console = false\n"
-)
+def daemon_config(tmp_path):
+    config, _ = parse_config(
+        "schema_version = 1\n[general]\nrestart_backoff_initial_s = 0.3\n"
+        f"restart_backoff_max_s = 1.0\nlog_console = false\nstate_dir = '{tmp_path}'\n"
+    )
+    return config
 
 
 async def test_states_outputs_restart_and_safe_stop(bus_address, tmp_path):
@@ -69,7 +71,7 @@ async def test_states_outputs_restart_and_safe_stop(bus_address, tmp_path):
         async with anyio.create_task_group() as tg:
             await tg.start(
                 lambda task_status: run_daemon(
-                    CONFIG,
+                    daemon_config(tmp_path),
                     bus_address=bus_address,
                     features=[("holder", holder)],
                     task_status=task_status,
@@ -86,6 +88,7 @@ async def test_states_outputs_restart_and_safe_stop(bus_address, tmp_path):
             await until(lambda: mon.get(STATUS, "/Features/holder/Restarts") == 1)
             assert mon.get(STATUS, "/Features/holder/LastError") == "RuntimeError: simulated bug"
             await until(lambda: mon.get(STATUS, "/Features/holder/State") == "running")
+            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") == -250.0)
             line = format_status(mon)
             assert "holder: holding -250 W" in line
             assert "Set -250W" in line
@@ -94,33 +97,35 @@ async def test_states_outputs_restart_and_safe_stop(bus_address, tmp_path):
         await until(lambda: mon.service(STATUS) is None)
 
 
-async def test_dry_run_writes_nothing(bus_address):
+async def test_dry_run_writes_nothing(bus_address, tmp_path):
     hub4 = hub4_service(bus_address)
     async with hub4, open_monitor(bus_address) as mon:
         async with anyio.create_task_group() as tg:
             await tg.start(
                 lambda task_status: run_daemon(
-                    CONFIG,
+                    daemon_config(tmp_path),
                     bus_address=bus_address,
                     dry_run=True,
                     features=[("holder", Holder(-100.0))],
                     task_status=task_status,
                 )
             )
-            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") == -100.0)
+            await until(lambda: mon.get(STATUS, "/Outputs/ess_grid_setpoint/Written") == -100.0)
             assert mon.get(STATUS, "/DryRun") == 1
             assert hub4["/Overrides/Setpoint"] is None
+            # the status tells what is really in force: nothing was written
+            assert mon.get(STATUS, "/Outputs/ess_grid_setpoint/Value") is None
             tg.cancel_scope.cancel()
         assert hub4["/Overrides/Setpoint"] is None
 
 
-async def test_states_are_mirrored_on_mqtt(bus_address, mosquitto):
+async def test_states_are_mirrored_on_mqtt(bus_address, mosquitto, tmp_path):
     """Feature states, outputs and service messages appear retained under the topic prefix."""
     import json  # noqa: PLC0415
 
     hub4 = hub4_service(bus_address)
     config, _ = parse_config(
-        "schema_version = 1\n[general]\nlog_console = false\n"
+        f"schema_version = 1\n[general]\nlog_console = false\nstate_dir = '{tmp_path}'\n"
         f'[mqtt]\nenabled = true\nhost = "127.0.0.1"\nport = {mosquitto.port}\n'
         "reconnect_initial_s = 0.05\nreconnect_max_s = 0.2\n"
     )
@@ -144,7 +149,8 @@ async def test_states_are_mirrored_on_mqtt(bus_address, mosquitto):
                     check=False,
                 )  # fmt: skip
                 seen = dict(line.split(" ", 1) for line in res.stdout.decode().splitlines())
-                if wanted <= set(seen) and "holder" in seen["venus-ems/outputs/ess_grid_setpoint"]:
+                output = seen.get("venus-ems/outputs/ess_grid_setpoint", "")
+                if wanted <= set(seen) and "holder" in output and '"value": -100.0' in output:
                     break
         tg.cancel_scope.cancel()
     feature = json.loads(seen["venus-ems/features/holder"])
@@ -153,5 +159,6 @@ async def test_states_are_mirrored_on_mqtt(bus_address, mosquitto):
     assert feature["reasons"] == ["export cap 300 W"]
     output = json.loads(seen["venus-ems/outputs/ess_grid_setpoint"])
     assert output["owner"] == "holder"
-    assert output["value"] == -100.0
+    assert output["value"] == -100.0  # read back from hub4
+    assert output["written"] == -100.0
     assert seen["venus-ems/$SYS/Status"] == "Online"

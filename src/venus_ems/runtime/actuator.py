@@ -2,10 +2,21 @@
 
 Features never write outputs themselves; they *claim* an actuator with a value and a priority.
 The actuator arbitrates (highest priority wins, ties go to the earliest claim), skips unchanged
-values, rate-limits, refreshes values that expire at the device (mode-3 setpoints), puts a
-timeout on every write, logs instead of writing in dry-run mode, and owns the output's safe
-state: it writes it when every claim is released or expired (a stalled feature's claim expires
-after ``claim_ttl_s``), and, shielded and time-bounded, when the daemon stops.
+values, rate-limits, refreshes claimed values that expire at the device (mode-3 setpoints, hub4
+overrides), puts a timeout on every write, logs instead of writing in dry-run mode, and owns the
+output's safe state: it writes it when every claim is released or expired (a stalled feature's
+claim expires after ``claim_ttl_s``), and, shielded and time-bounded, when the daemon stops; a
+safe write that is not confirmed in time is logged as an error.
+
+Outputs are owned, not just written (docs/decisions.md D23). A :class:`ReadableOutput` is read
+back every ``readback_s`` and whenever the monitor reports a change of its path or of its
+service's owner. A new owner (the target process restarted and lost what we wrote) gets our
+value again, or the safe value we had released to. A different value while a feature holds the
+output is re-asserted (at most every ``readback_s``); one written after we released the output is
+someone else's and is left alone. :attr:`Actuator.in_force` is what the target really holds, and
+the status service reports it. Before a value other than the safe one is written it is noted in
+the output ledger (:mod:`.ledger`), so that the next start can put back what a killed process
+left (:mod:`.leftovers`).
 """
 
 from __future__ import annotations
@@ -20,15 +31,25 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..clock import Clock, sleep_or_event
+from .ledger import OutputLedger, same_value
 from .logging import redact
+from .ownership import UNKNOWN, UNSET, OwnedOutput, ReadableOutput, Readback
 
-__all__ = ["Actuator", "ActuatorRegistry", "Claim", "OutputWriter"]
+__all__ = [
+    "UNKNOWN",
+    "Actuator",
+    "ActuatorRegistry",
+    "Claim",
+    "OutputWriter",
+    "ReadableOutput",
+    "Readback",
+]
 
 _LOG = logging.getLogger(__name__)
 
 T = TypeVar("T")
 T_contra = TypeVar("T_contra", contravariant=True)
-_UNSET: Any = object()
+_UNSET: Any = UNSET
 
 
 class OutputWriter(Protocol[T_contra]):
@@ -55,7 +76,7 @@ class Claim(Generic[T]):
     seq: int
 
 
-class Actuator(Generic[T]):
+class Actuator(OwnedOutput, Generic[T]):
     """Arbitrates claims for one output and writes the winner's value (or the safe value)."""
 
     def __init__(
@@ -73,15 +94,41 @@ class Actuator(Generic[T]):
         shutdown_timeout_s: float = 5.0,
         dry_run: bool = False,
         on_state: Callable[[Actuator[Any]], None] | None = None,
+        refresh_released: bool = False,
+        readback_s: float = 5.0,
+        ledger: OutputLedger | None = None,
     ) -> None:
-        """``refresh_s``: rewrite an unchanged value this often; ``min_interval_s``: rate limit."""
+        """Times in s; ValueError for a non-positive ``refresh_s`` or ``readback_s``.
+
+        ``refresh_s``: rewrite an unchanged claimed value this often (default: the writer's;
+        with ``refresh_released`` the safe value too); ``min_interval_s``: rate limit;
+        ``readback_s``: read a readable output back this often.
+        """
+        reader = writer if isinstance(writer, ReadableOutput) else None
+        if refresh_s is None and reader is not None:
+            refresh_s = reader.refresh_s
         if refresh_s is not None and refresh_s <= 0:
             raise ValueError("refresh_s must be positive")
+        if readback_s <= 0:
+            raise ValueError("readback_s must be positive")
         self.name = name
         self.writer = writer
         self.safe_value = safe_value
         self.clock = clock
         self.refresh_s = refresh_s
+        self.refresh_released = refresh_released
+        self.readback_s = readback_s
+        self.ledger = ledger
+        self._reader = reader
+        self._read: Readback | None = None
+        self._owner_at_write: str | None = None
+        self._reassert = False
+        self._reasserted_at: float | None = None
+        self._overwritten_at: float | None = None
+        self._unconfirmed = False
+        self._poked = False
+        self._next_check = 0.0
+        self._ledger_error: str | None = None
         self.min_interval_s = min_interval_s
         self.claim_ttl_s = claim_ttl_s
         self.write_timeout_s = write_timeout_s
@@ -121,8 +168,7 @@ class Actuator(Generic[T]):
         """
         self._claims.pop(feature, None)
         if not self._claims:
-            self.written = _UNSET
-            self.last_error = None
+            self._forget()
         self._changed()
 
     @property
@@ -157,6 +203,9 @@ class Actuator(Generic[T]):
         self._wake.set()
         self._report()
 
+    def _wake_up(self) -> None:
+        self._wake.set()
+
     def _report(self) -> None:
         if self._on_state is not None:
             self._on_state(self)
@@ -184,43 +233,91 @@ class Actuator(Generic[T]):
             retry_at = self.last_attempt_at + self.retry_s
         else:
             retry_at = now
+        if self._reassert:  # the target lost or changed our value
+            return max(now, retry_at)
         if self.written is _UNSET or desired != self.written or self.last_error is not None:
             earliest = (
                 now if self.last_write_at is None else self.last_write_at + self.min_interval_s
             )
             return max(now, earliest, retry_at)
-        if self.refresh_s is not None and self.last_write_at is not None:
+        refresh = self.refresh_s is not None and (self._claims or self.refresh_released)
+        if refresh and self.refresh_s is not None and self.last_write_at is not None:
             return max(self.last_write_at + self.refresh_s, retry_at)
         return None
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Write until cancelled, then put the output in its safe state (shielded, bounded)."""
+        reader = self._reader
+        if reader is not None:
+            reader.watch(self.notify)
+            self._read = reader.read_cached()
+            self._report()
         task_status.started()
         try:
             while True:
                 now = self.clock.monotonic()
                 expiry = self._expire(now)
+                if reader is not None and (self._poked or now >= self._next_check):
+                    fresh = now >= self._next_check
+                    self._poked = False
+                    if fresh:
+                        self._next_check = now + self.readback_s
+                    await self._check(fresh=fresh and self.written is not _UNSET)
+                    continue
                 at = self._next_write_at(now)
                 if at is not None and at <= now:
                     await self._write(self.desired)
                     continue
-                deadline = min((t for t in (at, expiry) if t is not None), default=None)
+                deadlines = [at, expiry]
+                if reader is not None:
+                    deadlines.append(self._next_check)
+                    timeout = reader.device_timeout_s
+                    if timeout is not None and self.last_write_at is not None:
+                        fallback = self.last_write_at + timeout + 0.001
+                        if fallback > now:
+                            deadlines.append(fallback)  # in_force changes then: report it
+                deadline = min((t for t in deadlines if t is not None), default=None)
                 self._wake = anyio.Event()
+                if self._poked:
+                    continue
                 if deadline is None:
                     await self._wake.wait()
                 else:
                     await sleep_or_event(self.clock, deadline - now, self._wake)
+                    self._report_if_fallen_back()
         finally:
-            with anyio.move_on_after(self.shutdown_timeout_s, shield=True):
-                await self.safe_state()
+            confirmed = False
+            with anyio.move_on_after(self.shutdown_timeout_s, shield=True) as scope:
+                confirmed = await self.safe_state()
+            if not confirmed:
+                why = (
+                    f"no answer within {self.shutdown_timeout_s:g} s"
+                    if scope.cancelled_caught
+                    else self.last_error or "not written"
+                )
+                _LOG.error(
+                    "%s: safe state %r of %s not confirmed (%s): it may still hold %r%s",
+                    self.name,
+                    self.safe_value,
+                    self.writer.target,
+                    why,
+                    self.written,
+                    "; the next start puts it back" if self.ledger is not None else "",
+                )
 
-    async def safe_state(self) -> None:
-        """Write the safe value now if we ever wrote something else (bounded by the timeout)."""
+    async def safe_state(self) -> bool:
+        """Write the safe value now if we ever wrote something else (bounded by the timeout).
+
+        True when the safe value is confirmed, or nothing of ours is out there.
+        """
         self._claims.clear()
-        if self.written is _UNSET or (self.written == self.safe_value and self.last_error is None):
-            return
+        if not self._unconfirmed and (
+            self.written is _UNSET or (self.written == self.safe_value and self.last_error is None)
+        ):
+            return True
         _LOG.info("%s: safe state %r", self.name, self.safe_value)
         await self._write(self.safe_value)
+        return self.last_error is None and self.written == self.safe_value
 
     async def _write(self, value: T) -> None:
         now = self.clock.monotonic()
@@ -230,6 +327,9 @@ class Actuator(Generic[T]):
                 _LOG.info("dry run: %s would write %r to %s", self.name, value, self.writer.target)
             self._written(value, now)
             return
+        self._ledger_note(value)
+        self._unconfirmed = True  # until the target answers, the value may be in force or not
+        owner = None if self._reader is None else self._reader.read_cached().owner
         try:
             with anyio.fail_after(self.write_timeout_s):
                 await self.writer.write(value)
@@ -238,15 +338,23 @@ class Actuator(Generic[T]):
         except Exception as err:  # noqa: BLE001 - any write failure: report, retry later
             self._failed(value, str(err) or type(err).__name__)
         else:
+            self._owner_at_write = owner  # the process that got it (it may be gone already)
             self._written(value, now)
 
     def _written(self, value: T, now: float) -> None:
         if value != self.written:
             _LOG.debug("%s: wrote %r to %s", self.name, value, self.writer.target)
+        if self._reassert:
+            self._reasserted_at = now
+            self._reassert = False
+        self._overwritten_at = None
         self.written = value
+        self._unconfirmed = False
         self.last_write_at = now
         self.last_error = None
         self.writes += 1
+        if self._reader is not None and not self.dry_run and same_value(value, self.safe_value):
+            self._ledger_clear()
         self._report()
 
     def _failed(self, value: T, message: str) -> None:
@@ -269,12 +377,17 @@ class ActuatorRegistry:
         on_state: Callable[[Actuator[Any]], None] | None = None,
         dry_run: bool = False,
         shutdown_timeout_s: float | None = None,
+        ledger: OutputLedger | None = None,
     ) -> None:
-        """Actuators added here start in ``tg``, report to ``on_state``, obey ``dry_run``."""
+        """Actuators added here start in ``tg``, report to ``on_state``, obey ``dry_run``.
+
+        They note their values in ``ledger`` (the output ledger of the state dir).
+        """
         self._tg = tg
         self._on_state = on_state
         self.dry_run = dry_run
         self.shutdown_timeout_s = shutdown_timeout_s
+        self.ledger = ledger
         self._actuators: dict[str, Actuator[Any]] = {}
 
     def add(self, actuator: Actuator[T]) -> Actuator[T]:
@@ -286,6 +399,8 @@ class ActuatorRegistry:
             actuator.dry_run = True
         if self.shutdown_timeout_s is not None:
             actuator.shutdown_timeout_s = self.shutdown_timeout_s
+        if actuator.ledger is None:
+            actuator.ledger = self.ledger
         if self._on_state is not None and actuator._on_state is None:
             actuator._on_state = self._on_state
             self._on_state(actuator)

@@ -3,7 +3,9 @@
 Per feature: ``/Features/<key>/State`` (starting, running, backing_off, failed, stopped),
 ``/LastError``, ``/Restarts``, ``/Decision``, ``/Reasons`` (``; `` joined) and ``/Message``
 (last service message). Per output: ``/Outputs/<key>/Owner`` (the feature whose claim wins,
-empty when none), ``/Value``, ``/Target``, ``/Error`` and ``/Writes``. dbus-flashmq bridges the
+empty when none), ``/Value`` (what the target really holds: read back, or for outputs that do
+not echo, what we wrote while the target keeps it; invalid when absent or unknown),
+``/Written`` (what we last wrote), ``/Target``, ``/Error`` and ``/Writes``. dbus-flashmq bridges the
 service to MQTT as ``venusems``; with our own MQTT link the same is published, retained, as
 JSON under ``<prefix>/features/<name>`` and ``<prefix>/outputs/<name>``.
 ``<key>`` is the name with every character outside ``[A-Za-z0-9_]`` replaced by ``_``.
@@ -31,6 +33,11 @@ STATUS_SERVICE = VENUSEMS
 _S = PathSpec("s")
 _I = PathSpec("i")
 _V = PathSpec("v")
+
+
+def _plain(value: Any) -> Any:
+    """A value for D-Bus and JSON: tuples as lists."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def path_key(name: str) -> str:
@@ -81,6 +88,7 @@ class StatusPublisher(NullSink):
                 self.service.add_path(f"{base}/Name", name, _S)
                 self.service.add_path(f"{base}/Owner", "", _S)
                 self.service.add_path(f"{base}/Value", None, _V)
+                self.service.add_path(f"{base}/Written", None, _V)
                 self.service.add_path(f"{base}/Target", "", _S)
                 self.service.add_path(f"{base}/Error", "", _S)
                 self.service.add_path(f"{base}/Writes", 0, _I)
@@ -121,14 +129,15 @@ class StatusPublisher(NullSink):
             )
 
     def output_changed(self, actuator: Actuator[Any]) -> None:
-        """Publish who holds an output, its value and its last error."""
+        """Publish who holds an output, the value in force, what we wrote and the last error."""
         base = self._add_output(actuator.name)
-        written = actuator.value
-        value = list(written) if isinstance(written, tuple) else written
+        value = _plain(actuator.in_force)
+        written = _plain(actuator.value)
         self.service.update(
             {
                 f"{base}/Owner": actuator.owner or "",
                 f"{base}/Value": value,
+                f"{base}/Written": written,
                 f"{base}/Target": actuator.writer.target,
                 f"{base}/Error": actuator.last_error or "",
                 f"{base}/Writes": actuator.writes,
@@ -138,6 +147,7 @@ class StatusPublisher(NullSink):
             payload = {
                 "owner": actuator.owner,
                 "value": value,
+                "written": written,
                 "target": actuator.writer.target,
                 "error": actuator.last_error,
                 "writes": actuator.writes,

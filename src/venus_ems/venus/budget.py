@@ -1,4 +1,4 @@
-"""What a monitor may keep: a budget of estimated bytes per service and in total (decision D14).
+"""What a monitor may keep: a budget of estimated bytes per service and in total (decision D22).
 
 Anything on the bus may claim ``com.victronenergy.*`` names and announce paths, so a monitor
 that keeps every path it hears of grows without bound. Paths a ``watch`` selection names are
@@ -47,7 +47,7 @@ MAX_WARNINGS = 32
 
 @dataclass(frozen=True)
 class MonitorLimits:
-    """Bounds of what a monitor keeps; bytes are estimates (measured within ~10 %, D14).
+    """Bounds of what a monitor keeps; bytes are estimates (measured within ~10 %, D22).
 
     The defaults hold a large GX several times over: localsettings has about 2000 paths
     (~0.5 MB charged), all services together about 10 000 (~2.5 MB).

@@ -97,7 +97,7 @@ class Service(DeviceRegistration):
         self._batch: dict[str, Item | None] | None = None
         self._parked: dict[str, tuple[Item | None, bool]] = {}
         self._drain_pending = False
-        self._handlers: list[Callable[[Message], Message | None]] = []
+        self._handlers: list[Callable[[Message], Message | bool | None]] = []
         if identity is not None:
             self.add_path("/Mgmt/ProcessName", identity.process_name, _STR)
             self.add_path("/Mgmt/ProcessVersion", identity.process_version, _STR)
@@ -211,8 +211,11 @@ class Service(DeviceRegistration):
                 else:
                     self._send_items_changed(changes)
 
-    def add_handler(self, handler: Callable[[Message], Message | None]) -> None:
-        """Extra method handler consulted first (e.g. the localsettings API); None = not mine."""
+    def add_handler(self, handler: Callable[[Message], Message | bool | None]) -> None:
+        """Extra method handler consulted first (e.g. the localsettings API); None = not mine.
+
+        A reply is sent; True means handled without a reply (a simulated hung process).
+        """
         self._handlers.append(handler)
 
     # ----------------------------------------------------------------- lifecycle

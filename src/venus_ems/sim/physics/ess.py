@@ -1,4 +1,10 @@
-"""ESS settings, hub4 overrides, vebus Hub4 writes and the hub4control stand-in loop."""
+"""ESS settings, hub4 overrides, vebus Hub4 writes and the hub4control stand-in loop.
+
+Victron's own timeouts run on simulated time at every step, whatever the meter does: a mode-3
+setpoint not renewed for ``mode3_timeout_s`` (60 s) falls back to passthrough, and hub4
+overrides are dropped after ``override_timeout_s`` when that is set (hub4control's timeout is
+undocumented, so the default is none: a value stays until it is rewritten or hub4 restarts).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,14 @@ from dataclasses import dataclass, field
 
 from .multi import MODE_CHARGER_ONLY, to_conv
 
-__all__ = ["EssInputs", "EssLoop", "EssSettings", "Hub4Overrides", "VebusHub4"]
+__all__ = [
+    "OVERRIDE_DEFAULTS",
+    "EssInputs",
+    "EssLoop",
+    "EssSettings",
+    "Hub4Overrides",
+    "VebusHub4",
+]
 
 _INF = float("inf")
 
@@ -37,6 +50,15 @@ class Hub4Overrides:
     max_discharge_power_w: float = -1.0
     force_charge: int = 0
     feed_in_excess: int = 0
+
+
+OVERRIDE_DEFAULTS: dict[str, float | int | None] = {
+    "setpoint_w": None,
+    "max_discharge_power_w": -1.0,
+    "force_charge": 0,
+    "feed_in_excess": 0,
+}
+"""Each hub4 override's value after hub4control (re)starts or times it out."""
 
 
 @dataclass
@@ -82,6 +104,8 @@ class EssLoop:
         self.vebus = VebusHub4(setpoints_w=[0.0] * phases, written_at=[-1e18] * phases)
         self.efficiency = 1.0
         self.mode3_timeout_s = 60.0
+        self.override_timeout_s: float | None = None
+        self.override_written_at: dict[str, float] = {}
         self.recharge_power_w = 300.0
         self.recharge_hysteresis = 3.0
         self.recharging = False
@@ -131,6 +155,25 @@ class EssLoop:
     def forced_charge(self) -> bool:
         """Charge at the maximum allowed rate (ForceCharge override or keep-charged)."""
         return self.overrides.force_charge == 1 or self.settings.battery_life_state == 9
+
+    # --- Victron's own timeouts (every step, independent of the meter) -------------------
+    def expire(self, now: float) -> None:
+        """Apply the timeouts due at ``now`` s: stale mode-3 setpoints, stale hub4 overrides."""
+        timeout = self.mode3_timeout_s
+        mode3 = self.settings.hub4_mode == 3
+        self.passthrough = [mode3 and now - at > timeout for at in self.vebus.written_at]
+        limit = self.override_timeout_s
+        if limit is None:
+            return
+        for name, at in list(self.override_written_at.items()):
+            if now - at >= limit:
+                setattr(self.overrides, name, OVERRIDE_DEFAULTS[name])
+                del self.override_written_at[name]
+
+    def reset_overrides(self) -> None:
+        """hub4control restarted: its overrides lived in the process, back to the defaults."""
+        self.overrides = Hub4Overrides()
+        self.override_written_at.clear()
 
     # --- the loop ---------------------------------------------------------------------
     def _dc_bounds(self, x: EssInputs, ess_active: bool) -> tuple[float, float]:
@@ -186,10 +229,10 @@ class EssLoop:
         conv_lo, conv_hi = to_conv(dc_lo, eta), to_conv(dc_hi, eta)
         self.meter_missing = x.grid_w is None and self.settings.run_without_grid_meter != 1
         if mode == 3:
+            self.expire(x.now)
             targets = []
             for p in range(n):
-                stale = x.now - self.vebus.written_at[p] > self.mode3_timeout_s
-                self.passthrough[p] = stale
+                stale = self.passthrough[p]
                 sp = 0.0 if stale else self.vebus.setpoints_w[p] - x.acout_net_w[p] - x.idle_w
                 targets.append(sp)
             self.pv_limit_w = None

@@ -127,7 +127,12 @@ class PvInverterParams:
 
 @dataclass(frozen=True)
 class MultiParams:
-    """Multi(s), one unit per phase: ratings W per phase, efficiency, lag s, low-power error W."""
+    """Multi(s), one unit per phase: ratings W per phase, efficiency, lag s, low-power error W.
+
+    ``mode3_timeout_s``: a vebus mode-3 setpoint not renewed for this long falls back to
+    passthrough; ``hub4_override_timeout_s``: hub4control drops an override not rewritten for this
+    long (None: never; the real timeout is undocumented).
+    """
 
     phases: int = 3
     inverter_power_w: float = 4000.0
@@ -139,6 +144,7 @@ class MultiParams:
     low_power_scale_w: float = 150.0
     low_power_correlation_s: float = 3.0
     mode3_timeout_s: float = 60.0
+    hub4_override_timeout_s: float | None = None
     recharge_power_w: float = 300.0
     recharge_hysteresis_pct: float = 3.0
 
@@ -155,6 +161,8 @@ class MultiParams:
         _check(self.low_power_scale_w > 0, "multi.low_power_scale_w must be > 0")
         _check(self.low_power_correlation_s > 0, "multi.low_power_correlation_s must be > 0")
         _check(self.mode3_timeout_s > 0, "multi.mode3_timeout_s must be > 0")
+        t = self.hub4_override_timeout_s
+        _check(t is None or t > 0, "multi.hub4_override_timeout_s must be None (none) or > 0")
 
 
 @dataclass(frozen=True)

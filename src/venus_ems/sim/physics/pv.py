@@ -101,10 +101,14 @@ class PvInverter:
         self.limit_w = None if watts is None else max(float(watts), 0.0)
         self._limit_expires = now + self.params.limit_timeout_s
 
-    def ceiling_w(self, now: float) -> float:
-        """What the inverter may produce now, W."""
+    def expire(self, now: float) -> None:
+        """dbus-fronius resets a limit not renewed within ``limit_timeout_s``: back to MaxPower."""
         if self.limit_w is not None and now >= self._limit_expires:
             self.limit_w = None
+
+    def ceiling_w(self, now: float) -> float:
+        """What the inverter may produce now, W."""
+        self.expire(now)
         c = min(self.available_w, self.params.rated_power_w)
         if self.limit_w is not None:
             c = min(c, self.limit_w)

@@ -63,6 +63,7 @@ class Site(SiteWrites):
         self.ess = EssLoop(n, params.multi.inverter_power_w, params.multi.charger_power_w)
         self.ess.efficiency = params.multi.efficiency
         self.ess.mode3_timeout_s = params.multi.mode3_timeout_s
+        self.ess.override_timeout_s = params.multi.hub4_override_timeout_s
         self.ess.recharge_power_w = params.multi.recharge_power_w
         self.ess.recharge_hysteresis = params.multi.recharge_hysteresis_pct
         rng_meter = random.Random(f"{seed}:meter")  # noqa: S311 - simulation noise
@@ -161,6 +162,7 @@ class Site(SiteWrites):
         pv_ac = 0.0
         inv = self.pv_inverter
         if inv is not None:
+            inv.expire(now)
             inv.hub4_limit_w = self.ess.pv_limit_w
             pv_ac = inv.step(now, dt)
             if not self._powered(inv.params.position, live_out):
@@ -176,7 +178,10 @@ class Site(SiteWrites):
         self._fill_producers()
         acout_net = [self.load_out_w[i] - self.pv_out_w[i] - self.micro_out_w[i] for i in range(n)]
 
-        if self._first or self.meter.updated:
+        # Victron's timeouts run on their own clocks. In mode 3 the Multi regulates its own AC-in
+        # continuously (no meter involved), so a setpoint expires even when no sample arrives.
+        self.ess.expire(now)
+        if self._first or self.meter.updated or self.ess.settings.hub4_mode == 3:
             self._control(now, acout_net, micro_dc)
             self._first = False
         if island:

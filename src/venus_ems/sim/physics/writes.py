@@ -99,26 +99,35 @@ class SiteWrites:
         """The live settings object (read it; write through :meth:`set_ess_setting`)."""
         return self.ess.settings
 
+    def _override(self, name: str, value: float | int | None) -> None:
+        """Set one hub4 override, stamped now (its timeout, if any, starts again)."""
+        setattr(self.ess.overrides, name, value)
+        self.ess.override_written_at[name] = self.time
+
     def set_hub4_setpoint_override(self, watts: float | None) -> None:
         """hub4 ``/Overrides/Setpoint`` W (+ = import); None = use AcPowerSetPoint."""
-        self.ess.overrides.setpoint_w = None if watts is None else _number(watts, "setpoint")
+        self._override("setpoint_w", None if watts is None else _number(watts, "setpoint"))
 
     def set_hub4_max_discharge_override(self, watts: float) -> None:
         """hub4 ``/Overrides/MaxDischargePower`` W, -1 = no limit."""
         v = _number(watts, "MaxDischargePower")
         if v < 0 and v != -1:
             raise ValueError(f"MaxDischargePower must be -1 or >= 0, got {watts!r}")
-        self.ess.overrides.max_discharge_power_w = v
+        self._override("max_discharge_power_w", v)
 
     def set_hub4_force_charge(self, on: object) -> None:
         """hub4 ``/Overrides/ForceCharge`` 0/1."""
-        self.ess.overrides.force_charge = int(_flag(on, "ForceCharge"))
+        self._override("force_charge", int(_flag(on, "ForceCharge")))
 
     def set_hub4_feed_in_excess(self, value: object) -> None:
         """hub4 ``/Overrides/FeedInExcess``: 0 follow settings, 1 restrict, 2 allow."""
         if value not in (0, 1, 2):
             raise ValueError(f"FeedInExcess must be 0, 1 or 2, got {value!r}")
-        self.ess.overrides.feed_in_excess = int(_number(value, "FeedInExcess"))
+        self._override("feed_in_excess", int(_number(value, "FeedInExcess")))
+
+    def restart_hub4(self) -> None:
+        """hub4control restarted: every override is back to its default (they are not persisted)."""
+        self.ess.reset_overrides()
 
     def set_vebus_setpoint(self, phase: int, watts: float) -> None:
         """The vebus ``/Hub4/L<phase>/AcPowerSetpoint`` W (+ = import at AC-in), stamped now."""

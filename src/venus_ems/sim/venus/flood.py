@@ -22,6 +22,7 @@ from dbus_fast import Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
 from ...venus.bus import call, connect, writer_of
+from ...venus.names import PREFIX
 from ...venus.tree import BUSITEM
 
 __all__ = ["BusFlood"]
@@ -33,7 +34,7 @@ _NAMES_PER_CONNECTION = 500  # dbus-daemon's default limit is 512
 class BusFlood:
     """One connection that floods the bus; an async context manager."""
 
-    def __init__(self, address: str, *, prefix: str = "com.victronenergy.flood") -> None:
+    def __init__(self, address: str, *, prefix: str = PREFIX + "flood") -> None:
         """Connect on entry to ``address``; names are ``<prefix>`` and ``<prefix>_<n>``."""
         self.address = address
         self.prefix = prefix

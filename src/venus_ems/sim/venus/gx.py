@@ -186,6 +186,24 @@ class SimulatedGx:
             meta = (0xB002, 345)
         self.system.publish(st, grid, meta)
 
+    # ----------------------------------------------------------------- faults
+
+    async def restart_service(self, short: str, *, down_s: float = 0.0) -> None:
+        """Restart a device service as a new process (``hub4``, ``vebus``...); ValueError if none.
+
+        It leaves the bus and comes back after ``down_s`` s (real time) under a new unique name.
+        hub4control keeps its overrides in the process, so a restarted hub4 starts from the
+        defaults; the Multi keeps its mode-3 setpoints (they time out on their own).
+        """
+        svc = self.services.by_short_name(short)
+        await svc.close()
+        if short == "hub4":
+            self.site.restart_hub4()
+        self.publish()
+        if down_s > 0:
+            await anyio.sleep(down_s)
+        await svc.register()
+
     # ----------------------------------------------------------------- the external meter
 
     def _follow_meter(self, mon: Monitor) -> None:

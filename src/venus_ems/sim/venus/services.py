@@ -5,6 +5,10 @@ meter is configured), ``pvinverter`` and ``hub4`` are published here; ``system``
 :mod:`.system`. Writes go into the physics through the site's write API: a rejected value
 answers SetValue with code 2 and changes nothing. Like mk2-dbus, the mode-3 setpoints
 ``/Hub4/L1..L3/AcPowerSetpoint`` are accepted but never echoed (no signal, GetValue keeps 0).
+
+Fault knobs: ``unanswered`` (short names such as ``"hub4"`` whose SetValue calls never get a
+reply, a hung process) and ``lost_mode3_writes`` (mode-3 setpoints answered 0 but never reaching
+the Multi, as on a broken VE.Bus link).
 """
 
 from __future__ import annotations
@@ -56,6 +60,8 @@ class SimServices:
         """Build every service (nothing is on the bus until ``register``)."""
         self.site = site
         self.phases = n = site.phases
+        self.unanswered: set[str] = set()
+        self.lost_mode3_writes = False
         st = site.state()
         phs = range(1, n + 1)
 
@@ -123,6 +129,7 @@ class SimServices:
         vb.add_path("/Bms/AllowToCharge", 1, INT)
         vb.add_path("/Bms/AllowToDischarge", 1, INT)
         vb.add_path("/VebusError", 0, INT)
+        vb.add_handler(self._hang("vebus"))
         vb.add_handler(self._mode3_setpoint)
 
         self.battery = Service(
@@ -231,11 +238,12 @@ class SimServices:
             pv.add_path("/Position", 0, INT)
             pv.add_path("/StatusCode", None, INT)
             pv.add_path("/ErrorCode", 0, INT)
-            pv.add_path("/Ac/MaxPower", site.pv_inverter.params.rated_power_w, W)
+            rated = site.pv_inverter.params.rated_power_w
+            pv.add_path("/Ac/MaxPower", rated, W)
             pv.add_path("/Ac/NumberOfPhases", n, INT)
             pv.add_path(
                 "/Ac/PowerLimit",
-                None,
+                rated,
                 PathSpec("d", "%.0F W", writable=True, min=0),
                 on_write=_writer(site.set_pv_inverter_limit),
             )
@@ -272,11 +280,32 @@ class SimServices:
             on_write=_writer(site.set_hub4_feed_in_excess),
         )
         hb.add_path("/PvPowerLimiterActive", 0, INT)
+        hb.add_handler(self._hang("hub4"))
+        if self.pvinverter is not None:
+            self.pvinverter.add_handler(self._hang("pvinverter"))
 
     def services(self) -> list[Service]:
         """Every device service, in registration order."""
         found = [self.vebus, self.battery, self.solarcharger, self.grid, self.pvinverter, self.hub4]
         return [s for s in found if s is not None]
+
+    def by_short_name(self, short: str) -> Service:
+        """``vebus``, ``battery``, ``solarcharger``, ``grid``, ``pvinverter`` or ``hub4``."""
+        svc = {s.name.split(".")[2]: s for s in self.services()}.get(short)
+        if svc is None:
+            raise ValueError(f"this GX has no {short} service")
+        return svc
+
+    def _hang(self, short: str) -> Callable[[Message], Message | bool | None]:
+        """A handler that swallows SetValue (no reply at all) while ``short`` is unanswered."""
+
+        def handler(msg: Message) -> Message | bool | None:
+            if short in self.unanswered and msg.member == "SetValue":
+                _LOG.info("simulated %s does not answer SetValue %s", short, msg.path)
+                return True
+            return None
+
+        return handler
 
     def _mode3_setpoint(self, msg: Message) -> Message | None:
         """The vebus ``/Hub4/Lx/AcPowerSetpoint``: accepted into the physics, never echoed."""
@@ -290,7 +319,8 @@ class SimServices:
             value = coerce_for_write("d", unwrap(msg.body[0]) if msg.body else None)
             if not isinstance(value, float):
                 raise TypeError("a setpoint must be a number")
-            self.site.set_vebus_setpoint(int(path[7]), value)
+            if not self.lost_mode3_writes:
+                self.site.set_vebus_setpoint(int(path[7]), value)
         except (ValueError, TypeError) as err:
             _LOG.info("simulated vebus refused %s: %s", path, err)
             code = SetResult.REJECTED
@@ -384,6 +414,10 @@ class SimServices:
                 "/Ac/Energy/Forward": pvs.energy_kwh,
                 "/Position": pvs.position,
                 "/StatusCode": pvs.status_code,
+                # dbus-fronius shows MaxPower again once a limit expired (or was never set)
+                "/Ac/PowerLimit": (
+                    pvs.rated_power_w if pvs.power_limit_w is None else pvs.power_limit_w
+                ),
             }
             for i in range(n):
                 pvv[f"/Ac/L{i + 1}/Power"] = pvs.phase_w[i]
