@@ -223,7 +223,10 @@ json_values = st.recursive(
 @settings(max_examples=300, deadline=None)
 @given(json_values)
 def test_any_json_gives_a_reading_or_a_device_error(doc):
-    decoded = decode_json(HttpAnswer(200, {}, json.dumps(doc).encode()), "test")
+    try:
+        decoded = decode_json(HttpAnswer(200, {}, json.dumps(doc).encode()), "test")
+    except DeviceError:
+        return  # refused by the bounded decoder (e.g. a number of 1e20 or more): also clean
     for parse in (
         lambda d: parse_meter(d, 1, 0.0),
         lambda d: parse_meter(d, 3, 0.0),

@@ -197,8 +197,9 @@ async def test_bad_writes_on_every_path_are_refused_and_change_nothing(
                         )  # fmt: skip
                         assert out.stdout.split()[-1] == "3", (arg, out.stdout)
 
-                # a good write to each writable path works, and is kept in localsettings
-                for service, path in sorted(writable):
+                # a good write to each writable name works, and is kept in localsettings
+                # (/Role and /Position take only their documented values: tests/venus/)
+                for service, path in sorted(p for p in writable if p[1] == "/CustomName"):
                     code = await set_raw(bus, service, path, "v", Variant("s", "Renamed"))
                     assert code == 0, (service, path)
                     assert (await get_raw(bus, service, path)) == ("s", "Renamed")

@@ -148,7 +148,7 @@ async def test_role_write_re_registers_under_the_new_class(bus_address, watcher)
             SetResult.REJECTED
         )
         assert await watcher.call(GRID, "/Role", "SetValue", "v", [Variant("i", 3)]) == (
-            SetResult.REJECTED  # "3" is no role
+            SetResult.WRONG_TYPE  # a string path takes strings only
         )
         wrong = Variant("as", ["acload"])
         assert await watcher.call(GRID, "/Role", "SetValue", "v", [wrong]) == SetResult.WRONG_TYPE
