@@ -76,9 +76,27 @@ async def running(
 ) -> AsyncIterator[Site]:
     config = config or daemon_config()
     state = tempfile.TemporaryDirectory(prefix="venus-ems-state-")
-    if config.general.state_dir is None:  # the output ledger goes there, not into the checkout
-        general = config.general.model_copy(update={"state_dir": state.name})
-        config = config.model_copy(update={"general": general})
+    try:
+        if config.general.state_dir is None:  # the output ledger goes there, not the checkout
+            general = config.general.model_copy(update={"state_dir": state.name})
+            config = config.model_copy(update={"general": general})
+        async with _running(bus_address, features, config, scenario, start_s, settings,
+                            external_meter) as site:  # fmt: skip
+            yield site
+    finally:
+        state.cleanup()
+
+
+@asynccontextmanager
+async def _running(
+    bus_address: str,
+    features: list[tuple[str, Any]],
+    config: Config,
+    scenario: str,
+    start_s: float,
+    settings: dict[str, Any] | None,
+    external_meter: bool,
+) -> AsyncIterator[Site]:
     clock = SteppedClock()
     gx = SimulatedGx(
         scenario,
@@ -108,4 +126,3 @@ async def running(
                 finally:
                     daemon.cancel_scope.cancel()
         tg.cancel_scope.cancel()
-    state.cleanup()
