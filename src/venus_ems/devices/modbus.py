@@ -151,6 +151,7 @@ class _CountingRtu(FramerRTU):
     """RTU framer that counts frames dropped for a bad CRC (else they look like no reply)."""
 
     bad_frames = 0
+    failure = "failed its CRC check"
 
     def decode(self, data: bytes) -> tuple[int, int, int, bytes]:
         used, dev_id, tid, frame = super().decode(data)
@@ -163,6 +164,7 @@ class _CountingSocket(FramerSocket):
     """MBAP framer that counts headers it had to drop (protocol id not 0)."""
 
     bad_frames = 0
+    failure = "had a corrupt MBAP header"
 
     def decode(self, data: bytes) -> tuple[int, int, int, bytes]:
         if len(data) >= 4 and data[2:4] != b"\x00\x00":
@@ -307,9 +309,9 @@ class ModbusLink:
             raise DeviceConnectionError(f"{self.where}: {what}: {_short(err)}") from err
         except ModbusIOException as err:
             if bad_frames(client) > dropped:
-                raise DeviceProtocolError(
-                    f"{self.where}: {what}: the answer failed its CRC check"
-                ) from err
+                failure = getattr(getattr(client, "ctx", None), "framer", None)
+                why = getattr(failure, "failure", "was corrupt")
+                raise DeviceProtocolError(f"{self.where}: {what}: the answer {why}") from err
             raise DeviceTimeoutError(
                 f"{self.where}: {what}: no answer within {self.timeout_s:g} s"
             ) from err

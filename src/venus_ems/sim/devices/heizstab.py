@@ -31,6 +31,7 @@ import asyncio
 import contextlib
 import os
 import tty
+from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal, get_args
@@ -217,6 +218,8 @@ class HeizstabEmulator:
         self.plant: HeaterPlant = plant if plant is not None else MemoryPlant()
         self.clock: Clock = clock if clock is not None else RealClock()
         self.faults = ModbusFaults()
+        self.received: deque[bytes] = deque(maxlen=256)
+        """The last bytes that arrived from clients, as read from the wire (newest last)."""
         self.framing = framing
         self.port = port
         self.unit = unit
@@ -346,6 +349,8 @@ class HeizstabEmulator:
 
     def _tracer(self, *, rtu: bool) -> Any:
         def trace(sending: bool, data: bytes) -> bytes:
+            if not sending:
+                self.received.append(bytes(data))
             if not sending or self.faults.mode != "crc" or len(data) < 4:
                 return data
             if rtu:  # the CRC is the last two bytes
