@@ -14,7 +14,15 @@ from venus_ems.devices import Connection
 from venus_ems.devices.registry import open_device, open_session
 from venus_ems.errors import ConfigError
 from venus_ems.sim.control import fault_request
-from venus_ems.sim.physics import TAPPING_CYCLE_M, DrawOff, Site, SiteParams, Tank, TankParams
+from venus_ems.sim.physics import (
+    TAPPING_CYCLE_M,
+    DrawOff,
+    MultiParams,
+    Site,
+    SiteParams,
+    Tank,
+    TankParams,
+)
 from venus_ems.sim.run import running_site
 from venus_ems.sim.scenarios import get_scenario, with_modbus_heater
 
@@ -111,10 +119,9 @@ def test_the_rod_is_an_ac_out_load_in_the_site_balance():
         assert abs(flows.residual_w) < 1e-6
     assert site.load_out_w[1] == pytest.approx(before[1] + 2000.0)
     assert site.tank.electric_kwh == pytest.approx(2000.0 * 30 / J_PER_KWH)
+    one_phase = MultiParams(phases=1)
     with pytest.raises(ConfigError, match=r"tank\.phase 3 exceeds"):
-        from venus_ems.sim.physics import MultiParams  # noqa: PLC0415
-
-        SiteParams(multi=MultiParams(phases=1), tank=TankParams(phase=3))
+        SiteParams(multi=one_phase, tank=TankParams(phase=3))
 
 
 def test_the_scenario_option_adds_a_tank_and_keeps_the_inputs():
