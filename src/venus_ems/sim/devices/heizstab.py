@@ -234,9 +234,9 @@ class HeizstabEmulator:
 
     @property
     def url(self) -> str:
-        """``tcp://127.0.0.1:<port>`` (``rtu-over-tcp://`` for RTU framing), else the pty."""
+        """``tcp://127.0.0.1:<port>`` (``rtu-over-tcp://`` for RTU framing), else the pty path."""
         if not self._tcp:
-            return f"rtu://{self.rtu_path}"
+            return self.rtu_path
         scheme = "tcp" if self.framing == "tcp" else "rtu-over-tcp"
         return f"{scheme}://127.0.0.1:{self.port}"
 
