@@ -90,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--shelly-port", type=int, default=0, help="port of the emulated Shelly")
     sim.add_argument("--opendtu-port", type=int, default=0, help="port of the emulated OpenDTU")
     sim.add_argument(
+        "--heater",
+        choices=["tcp", "rtu-over-tcp", "rtu"],
+        help="add a hot-water tank and its Heizstab Modbus heater (emulated on TCP or a pty)",
+    )
+    sim.add_argument(
         "--control-port", type=int, default=0, help="port of the HTTP fault control (0 = free)"
     )
 
@@ -217,6 +222,7 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
             shelly_port=args.shelly_port,
             opendtu_port=args.opendtu_port,
             control_port=args.control_port,
+            heater=args.heater,
         ) as sim,
         open_monitor(address) as mon,
     ):

@@ -10,7 +10,15 @@ import pytest
 
 from venus_ems.devices import Connection
 from venus_ems.devices import registry as registry_module
-from venus_ems.devices.registry import DEFAULT_DRIVER, DRIVERS, load_opener, open_device
+from venus_ems.devices.registry import (
+    DEFAULT_DRIVER,
+    DRIVERS,
+    SESSION_KINDS,
+    load_opener,
+    open_device,
+    open_session,
+    session_kind,
+)
 from venus_ems.errors import ConfigError
 from venus_ems.runtime.config import GridMeterConfig, PvMeterConfig, parse_config
 from venus_ems.runtime.config.report import InvalidConfigError
@@ -30,15 +38,48 @@ def test_every_entry_loads_an_async_opener(driver):
 def test_no_driver_name_is_listed_twice():
     # a dict literal silently keeps the last of two equal keys: check the source itself
     tree = ast.parse(Path(registry_module.__file__).read_text())
+    (table,) = [
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.AnnAssign) and getattr(node.target, "id", None) == "DRIVERS"
+    ]
     keys = [
         key.value
-        for node in ast.walk(tree)
+        for node in ast.walk(table)
         if isinstance(node, ast.Dict)
         for key in node.keys
         if isinstance(key, ast.Constant)
     ]
     assert sorted(keys) == sorted(set(keys)) == sorted(DRIVERS)
     assert DEFAULT_DRIVER in DRIVERS
+
+
+def test_every_session_kind_belongs_to_a_driver():
+    assert set(SESSION_KINDS) <= set(DRIVERS)
+    assert set(SESSION_KINDS.values()) <= {"http", "modbus"}
+    assert session_kind("shelly") == "http"
+    assert session_kind("heizstab") == "modbus"
+    with pytest.raises(ConfigError, match="unknown device driver"):
+        session_kind("nope")
+
+
+async def test_open_session_gives_each_driver_its_kind_of_session():
+    import aiohttp  # noqa: PLC0415
+    from pymodbus.client.base import ModbusBaseClient  # noqa: PLC0415
+
+    async with open_session("shelly", Connection("127.0.0.1:9")) as http:
+        assert isinstance(http, aiohttp.ClientSession)
+    assert http.closed
+    async with open_session("heizstab", Connection("127.0.0.1:9")) as client:
+        assert isinstance(client, ModbusBaseClient)
+    with pytest.raises(ConfigError, match="transport"):
+        async with open_session("heizstab", Connection("h", options={"transport": "x"})):
+            pass
+
+
+async def test_a_modbus_driver_refuses_an_http_session(session, clock):
+    with pytest.raises(ConfigError, match="needs a Modbus client"):
+        await open_device("heizstab", session, Connection("127.0.0.1:9", 0.2), clock=clock)
 
 
 def test_unknown_or_broken_drivers_are_config_errors(monkeypatch):
@@ -80,7 +121,7 @@ def test_the_config_accepts_registered_drivers_only():
         parse_config(text)
     assert "grid_meter" in str(err.value)
     assert "driver" in str(err.value)
-    assert "blueprint, shelly" in str(err.value)
+    assert "blueprint, heizstab, shelly" in str(err.value)
 
 
 def test_generation_belongs_to_the_shelly_driver():

@@ -1,10 +1,10 @@
 """Drivers for external devices behind small protocols (``base``), opened through ``registry``.
 
 Features use the protocols and the registry only, never a driver family (``shelly``, ...);
-``blueprint`` is the driver to copy. Drivers never create their own HTTP session (the caller
-passes one in), put a timeout on every call, stamp readings with the clock time they were
-taken and raise only the ``DeviceError`` tree (plus ``ConfigError`` when a device cannot do
-what the configuration asks).
+``blueprint`` is the driver to copy. Drivers never create their own HTTP session or Modbus
+client (the caller passes one in), put a timeout on every call, stamp readings with the clock
+time they were taken and raise only the ``DeviceError`` tree (plus ``ConfigError`` when a
+device cannot do what the configuration asks).
 """
 
 from __future__ import annotations
@@ -13,11 +13,14 @@ from .base import (
     Connection,
     Device,
     DeviceIdentity,
+    LoadMode,
+    LoadReading,
     MeterReading,
     PhaseMeter,
     PhaseReading,
     PowerMeter,
     PowerReading,
+    SteppedLoad,
     Switch,
     is_fresh,
 )
@@ -26,11 +29,14 @@ __all__ = [
     "Connection",
     "Device",
     "DeviceIdentity",
+    "LoadMode",
+    "LoadReading",
     "MeterReading",
     "PhaseMeter",
     "PhaseReading",
     "PowerMeter",
     "PowerReading",
+    "SteppedLoad",
     "Switch",
     "is_fresh",
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from enum import Enum
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
@@ -22,11 +23,14 @@ __all__ = [
     "Connection",
     "Device",
     "DeviceIdentity",
+    "LoadMode",
+    "LoadReading",
     "MeterReading",
     "PhaseMeter",
     "PhaseReading",
     "PowerMeter",
     "PowerReading",
+    "SteppedLoad",
     "Switch",
     "is_fresh",
 ]
@@ -141,6 +145,36 @@ class PowerReading:
         return self.energy_forward_kwh + (self.energy_reverse_kwh or 0.0)
 
 
+class LoadMode(str, Enum):
+    """Who decides a stepped load's power: we (``remote``) or a switch on the device."""
+
+    REMOTE = "remote"
+    """The device applies the steps we command (its normal mode)."""
+    FORCED_ON = "forced_on"
+    """A manual override on the device runs it at full power whatever we command."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReading:
+    """A stepped load (heater) at ``taken_at`` (monotonic s).
+
+    ``power_w`` is what the device reports it applies now (W, + = consuming; for a heating rod
+    the power of the outputs that are on, read back from its output pins). ``commanded_w`` is
+    the last step we commanded (None before the first command). ``temperature_c`` is None when
+    the device has no sensor or its reading failed (never 0, never an error value); the reason
+    is then in ``faults``. ``device_heartbeat`` is a counter the device advances by itself
+    (liveness), None if it has none.
+    """
+
+    power_w: float
+    taken_at: float
+    mode: LoadMode = LoadMode.REMOTE
+    commanded_w: float | None = None
+    temperature_c: float | None = None
+    device_heartbeat: int | None = None
+    faults: tuple[str, ...] = ()
+
+
 def is_fresh(taken_at: float, now: float, max_age_s: float) -> bool:
     """True if a reading taken at ``taken_at`` (monotonic s) is at most ``max_age_s`` old."""
     return now - taken_at <= max_age_s
@@ -199,4 +233,44 @@ class Switch(Device, Protocol):
 
     async def read_output(self, channel: int = 0) -> bool:
         """Whether relay ``channel`` is on now; DeviceError subclasses when the device fails."""
+        ...
+
+
+@runtime_checkable
+class SteppedLoad(Device, Protocol):
+    """A load with a fixed set of power steps (heating rod, relay stages); raises DeviceError.
+
+    The device falls back to 0 W by itself when it hears nothing for ``watchdog_s``: a caller
+    that controls it calls ``keep_alive`` well within that time, and simply stops doing so (after
+    ``release``) to hand the device back to its safe state.
+    """
+
+    @property
+    def steps_w(self) -> tuple[float, ...]:
+        """The powers the device can run at, W, ascending, the first 0."""
+        ...
+
+    @property
+    def watchdog_s(self) -> float | None:
+        """Seconds without ``keep_alive`` after which the device turns itself off (None: never)."""
+        ...
+
+    async def set_step(self, power_w: float) -> LoadReading:
+        """Run at ``power_w`` (one of ``steps_w``), confirmed by the device's read-back.
+
+        ValueError for a power that is not a step; DeviceError when the device did not confirm
+        it (the reading of a device in ``FORCED_ON`` mode is returned: it is not ours to run).
+        """
+        ...
+
+    async def keep_alive(self) -> LoadReading:
+        """Renew the device's watchdog with the present command (confirmed like ``set_step``)."""
+        ...
+
+    async def read(self) -> LoadReading:
+        """The device's state now; DeviceError subclasses when it fails."""
+        ...
+
+    async def release(self) -> None:
+        """Stop controlling: command 0 W if the device answers, and renew nothing afterwards."""
         ...

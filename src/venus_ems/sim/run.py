@@ -4,6 +4,8 @@
 (an EM gen3 on a single-phase site) measuring the site's grid connection and, if the site has
 micro-inverters, an OpenDTU for them, plus the HTTP fault control of those emulators
 (:mod:`venus_ems.sim.control`). It yields a :class:`SimHandles` with the URLs to use.
+With ``heater`` (``"tcp"``, ``"rtu-over-tcp"`` or ``"rtu"``) the site gets a hot-water tank and
+a Heizstab-Regelung emulator switching its rod, on loopback TCP or a pseudo-terminal.
 With ``bus_settings`` the GX keeps its settings in the ``com.victronenergy.settings`` already
 on the bus (e.g. Victron's localsettings) instead of publishing its own.
 """
@@ -13,15 +15,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
 from ..clock import Clock
-from .control import FaultControl
+from .control import FaultControl, FaultTarget
 from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
+from .devices.heizstab import HeizstabEmulator
+from .scenarios import Scenario, with_modbus_heater
 from .venus.gx import SimulatedGx
-from .wiring import SiteGridMeter, SiteInverterBank
+from .wiring import SiteGridMeter, SiteHeaterPlant, SiteInverterBank
 
 __all__ = ["SimHandles", "parse_time_of_day", "running_site", "time_of_day"]
 
@@ -35,6 +39,7 @@ class SimHandles:
     shelly: ShellyGen2Emulator
     opendtu: OpenDtuEmulator | None
     control: FaultControl
+    heater: HeizstabEmulator | None = None
 
     def describe(self) -> str:
         """How to connect, for humans."""
@@ -48,6 +53,8 @@ class SimHandles:
             lines.insert(2, "Settings: the com.victronenergy.settings already on the bus")
         if self.opendtu is not None:
             lines.append(f"OpenDTU for the micro-inverters:  {self.opendtu.url}")
+        if self.heater is not None:
+            lines.append(f"Heizstab water heater (Modbus unit 33): {self.heater.url}")
         lines.append(
             f"Fault control: {self.control.url}/faults, e.g. "
             f"venus-ems sim-fault --control {self.control.url} shelly chunked_flood"
@@ -72,7 +79,7 @@ def parse_time_of_day(text: str) -> float:
 
 @asynccontextmanager
 async def running_site(
-    scenario: str,
+    scenario: Scenario | str,
     *,
     address: str,
     clock: Clock,
@@ -82,9 +89,13 @@ async def running_site(
     opendtu_port: int = 0,
     bus_settings: bool = False,
     control_port: int = 0,
+    heater: Literal["tcp", "rtu-over-tcp", "rtu"] | None = None,
+    heater_port: int = 0,
     **gx_options: Any,
 ) -> AsyncIterator[SimHandles]:
     """Start the GX and the emulators; stop them on exit (options: see :class:`SimulatedGx`)."""
+    if heater is not None:
+        scenario = with_modbus_heater(scenario)
     gx = SimulatedGx(
         scenario,
         address=address,
@@ -109,6 +120,21 @@ async def running_site(
             dtu = await stack.enter_async_context(
                 OpenDtuEmulator(SiteInverterBank(gx.site), clock=clock, port=opendtu_port)
             )
-        devices = {"shelly": shelly} if dtu is None else {"shelly": shelly, "opendtu": dtu}
+        devices: dict[str, FaultTarget] = {"shelly": shelly}
+        if dtu is not None:
+            devices["opendtu"] = dtu
+        rod = None
+        if heater is not None:
+            rod = await stack.enter_async_context(
+                HeizstabEmulator(
+                    SiteHeaterPlant(gx.site),
+                    clock=clock,
+                    tcp=heater != "rtu",
+                    framing="rtu" if heater == "rtu-over-tcp" else "tcp",
+                    rtu=heater == "rtu",
+                    port=heater_port,
+                )
+            )
+            devices["heater"] = rod
         control = await stack.enter_async_context(FaultControl(devices, port=control_port))
-        yield SimHandles(gx, address, shelly, dtu, control)
+        yield SimHandles(gx, address, shelly, dtu, control, rod)

@@ -4,18 +4,21 @@
 of the simulated site per phase (+ = import), with the site's voltages and energy counters.
 ``SiteInverterBank`` is an :class:`~venus_ems.sim.devices.inverters.InverterBank` over the
 site's battery-fed micro-inverters: commands go into the physics, which applies them after each
-inverter's dead time and ramp.
+inverter's dead time and ramp. ``SiteHeaterPlant`` is the Heizstab emulator's
+:class:`~venus_ems.sim.devices.heizstab_firmware.HeaterPlant`: its SSRs switch the site's tank
+rod (an AC-out load in the energy balance) and its sensor reads the tank.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import ConfigError
 from .devices.inverters import AcValues, CommandStatus, DcValues, InverterStatus
 from .devices.sources import PhaseReading
 from .physics import Site
 
-__all__ = ["SiteGridMeter", "SiteInverterBank"]
+__all__ = ["SiteGridMeter", "SiteHeaterPlant", "SiteInverterBank"]
 
 
 class SiteGridMeter:
@@ -108,6 +111,24 @@ class SiteInverterBank:
     def _check(self, serial: str) -> None:
         if serial not in self.site.micros:
             raise KeyError(serial)
+
+
+class SiteHeaterPlant:
+    """The site's hot-water tank as the heating-rod controller is wired to it."""
+
+    def __init__(self, site: Site) -> None:
+        """ConfigError if ``site`` has no tank (see ``scenarios.with_modbus_heater``)."""
+        if site.tank is None:
+            raise ConfigError("this site has no tank for a Modbus heater")
+        self.tank = site.tank
+
+    def water_temperature_c(self) -> float:
+        """The tank temperature, °C."""
+        return self.tank.temperature_c
+
+    def set_elements(self, on: Sequence[bool]) -> None:
+        """The SSRs switch the rod's stages."""
+        self.tank.set_elements(on)
 
 
 def _status(value: str) -> CommandStatus:

@@ -39,6 +39,7 @@ from .state import (
     SiteState,
     SolarChargerState,
 )
+from .tank import TAPPING_CYCLE_M, DrawOff, Tank, TankParams
 from .writes import SETTING_PATHS
 
 __all__ = [
@@ -55,8 +56,10 @@ __all__ = [
     "MPP_MODE_OFF",
     "MPP_MODE_TRACKING",
     "SETTING_PATHS",
+    "TAPPING_CYCLE_M",
     "BatteryParams",
     "BatteryState",
+    "DrawOff",
     "EnergyCounters",
     "EssSettings",
     "EssState",
@@ -81,4 +84,6 @@ __all__ = [
     "SiteState",
     "SolarChargerParams",
     "SolarChargerState",
+    "Tank",
+    "TankParams",
 ]

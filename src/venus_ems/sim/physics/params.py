@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import ConfigError
+from .tank import TankParams
 
 __all__ = [
     "AC_IN",
@@ -284,6 +285,7 @@ class SiteParams:
     micro_inverters: tuple[MicroInverterParams, ...] = ()
     ev_charger: EvChargerParams | None = None
     heater: HeaterParams | None = None
+    tank: TankParams | None = None
     relays: tuple[RelayParams, ...] = ()
     house_load_position: str = AC_OUT
     seed: int = 0
@@ -300,6 +302,7 @@ class SiteParams:
             *((f"micro_inverter[{m.serial}]", m.phase) for m in self.micro_inverters),
             *((f"relay[{r.name}]", r.phase) for r in self.relays),
             ("heater", self.heater.phase if self.heater else 1),
+            ("tank", self.tank.phase if self.tank else 1),
             ("evcharger", self.ev_charger.phase if self.ev_charger else 1),
             ("pvinverter", self.pv_inverter.phase if self.pv_inverter else 0),
         ):

@@ -16,6 +16,7 @@ from .params import AC_IN, SiteParams
 from .pv import PvInverter, SolarCharger
 from .snapshot import snapshot
 from .state import SiteState
+from .tank import Tank
 from .writes import SiteWrites
 
 __all__ = ["Flows", "Site"]
@@ -74,6 +75,7 @@ class Site(SiteWrites):
         self.micros = {m.serial: MicroInverter(m, micro_rng) for m in params.micro_inverters}
         self.ev = EvCharger(params.ev_charger) if params.ev_charger else None
         self.heater = Heater(params.heater) if params.heater else None
+        self.tank = Tank(params.tank) if params.tank else None  # the Modbus heater's tank
         self.relays = {r.name: Relay(r) for r in params.relays}
         self.house_load_w = [0.0] * n
         self.house_served_w = [0.0] * n
@@ -152,6 +154,11 @@ class Site(SiteWrites):
             hp = self.heater.params
             w = self.heater.step(dt, self._powered(hp.position, live_out))
             self._place(w, hp.phase, hp.position)
+            loads_dev += w
+        if self.tank is not None:
+            tp = self.tank.params
+            w = self.tank.step(now, dt, self._powered(tp.position, live_out))
+            self._place(w, tp.phase, tp.position)
             loads_dev += w
         for relay in self.relays.values():
             rp = relay.params

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from .catalog import EvSession, Scenario, ScenarioSeries, get_scenario, list_scenarios
+from .catalog import (
+    EvSession,
+    Scenario,
+    ScenarioSeries,
+    get_scenario,
+    list_scenarios,
+    with_modbus_heater,
+)
 from .data import DataFile, read_data
 from .runner import (
     Controller,
@@ -27,4 +34,5 @@ __all__ = [
     "read_data",
     "run_clocked",
     "run_scenario",
+    "with_modbus_heater",
 ]

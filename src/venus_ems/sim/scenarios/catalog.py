@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 
 from ...errors import ConfigError
@@ -19,11 +19,19 @@ from ..physics import (
     PvInverterParams,
     RelayParams,
     SiteParams,
+    TankParams,
 )
 from .data import DataFile, read_data
 from .upsample import coarse_to_minutes, load_to_seconds, pv_to_seconds
 
-__all__ = ["EvSession", "Scenario", "ScenarioSeries", "get_scenario", "list_scenarios"]
+__all__ = [
+    "EvSession",
+    "Scenario",
+    "ScenarioSeries",
+    "get_scenario",
+    "list_scenarios",
+    "with_modbus_heater",
+]
 
 DAY_S = 86400
 
@@ -228,3 +236,14 @@ def get_scenario(name: str) -> Scenario:
     except KeyError:
         known = ", ".join(list_scenarios())
         raise ConfigError(f"unknown scenario {name!r}; known: {known}") from None
+
+
+def with_modbus_heater(scenario: Scenario | str, tank: TankParams | None = None) -> Scenario:
+    """``scenario`` plus a tank heated by a Modbus heating rod (default: 200 l, 3.5 kW, cycle M).
+
+    The rod sits on AC-out on phase 1 unless ``tank`` says otherwise; its stages are switched by
+    the Heizstab emulator (``running_site(heater=...)``). The inputs stay the scenario's own.
+    """
+    sc = get_scenario(scenario) if isinstance(scenario, str) else scenario
+    params = tank if tank is not None else TankParams()
+    return replace(sc, site=replace(sc.site, tank=params))
