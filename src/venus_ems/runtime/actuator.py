@@ -6,6 +6,10 @@ values, rate-limits, refreshes values that expire at the device (mode-3 setpoint
 timeout on every write, logs instead of writing in dry-run mode, and owns the output's safe
 state: it writes it when every claim is released or expired (a stalled feature's claim expires
 after ``claim_ttl_s``), and, shielded and time-bounded, when the daemon stops.
+
+Only an ``EmsError`` or a timeout is a failed write (reported, retried after ``retry_s``); any
+other exception from a writer is a bug and ends :meth:`Actuator.run` (and so the daemon), after
+the safe state has been attempted.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..clock import Clock, sleep_or_event
+from ..errors import EmsError
 
 __all__ = ["Actuator", "ActuatorRegistry", "Claim", "OutputWriter"]
 
@@ -31,7 +36,10 @@ _UNSET: Any = object()
 
 
 class OutputWriter(Protocol[T_contra]):
-    """Writes one output; raises (BusError, DeviceError...) when the write fails."""
+    """Writes one output; raises an EmsError (BusError, DeviceError) when the write fails.
+
+    Any other exception is a bug: the actuator does not retry it, it ends the daemon.
+    """
 
     @property
     def target(self) -> str:
@@ -234,8 +242,9 @@ class Actuator(Generic[T]):
                 await self.writer.write(value)
         except TimeoutError:
             self._failed(value, f"no answer within {self.write_timeout_s} s")
-        except Exception as err:  # noqa: BLE001 - any write failure: report, retry later
+        except EmsError as err:  # the bus or the device failed: report, retry later
             self._failed(value, str(err) or type(err).__name__)
+        # anything else is a bug: it ends run(), safe state first, and the daemon with it
         else:
             self._written(value, now)
 
