@@ -13,6 +13,7 @@ from dbus_fast import MessageType
 
 from venus_ems.clock import RealClock
 from venus_ems.runtime.supervisor import MAX_RESTARTS
+from venus_ems.sim.devices import MemorySwitch, ShellyGen1Emulator
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import open_monitor
 from venus_ems.venus.codec import unwrap
@@ -95,3 +96,45 @@ async def read_all(stream) -> bytes:
     except anyio.EndOfStream:
         pass
     return b"".join(chunks)
+
+
+async def run_until_exit(config: Path, bus_address: str, *, then=None) -> tuple[int, str]:
+    """``venus-ems run``; once it is up, ``then()`` (if given); returns (exit code, stderr)."""
+    cmd = [sys.executable, "-m", "venus_ems.cli", "run", "--config", str(config),
+           "--bus", bus_address]  # fmt: skip
+    async with await anyio.open_process(cmd, cwd=ROOT) as proc:
+        if then is not None:
+            async with open_monitor(bus_address) as mon:
+                await until(lambda: mon.service(STATUS) is not None, timeout=20)
+            then()
+        with anyio.fail_after(30):
+            code = await proc.wait()
+        return code, (await read_all(proc.stderr)).decode(errors="replace")
+
+
+async def test_every_feature_stopped_on_a_configuration_error_exits_2(bus_address, tmp_path):
+    """The configured device is not an energy meter: nothing is left running, exit 2."""
+    plug = ShellyGen1Emulator("SHPLG-S", switch=MemorySwitch(), clock=RealClock())
+    config = tmp_path / "venus-ems.toml"
+    async with plug:
+        config.write_text(
+            "schema_version = 1\n"
+            f"[general]\nlog_console = true\nstate_dir = '{tmp_path / 'state'}'\n"
+            f'[[grid_meter]]\nname = "house"\nenabled = true\nhost = "{plug.url[7:]}"\n'
+        )
+        code, stderr = await run_until_exit(config, bus_address)
+    assert code == 2, stderr
+    assert "not an energy meter" in stderr
+    assert "every feature has ended and 1 failed: exiting" in stderr
+
+
+async def test_losing_the_bus_exits_1(private_bus, tmp_path):
+    config = tmp_path / "venus-ems.toml"
+    config.write_text(
+        "schema_version = 1\n"
+        f"[general]\nlog_console = true\nstate_dir = '{tmp_path / 'state'}'\n"
+        "[settings_guard]\nenabled = true\n"
+    )
+    code, stderr = await run_until_exit(config, private_bus.address, then=private_bus.stop)
+    assert code == 1, stderr
+    assert "venus-ems: monitor lost the bus" in stderr
