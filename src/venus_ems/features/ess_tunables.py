@@ -66,7 +66,7 @@ class Tunable:
         """Parse an MQTT payload: a JSON number or string, or bare text for a choice."""
         try:
             raw: object = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep: plain text
             raw = text.strip()
         if isinstance(raw, dict) and "value" in raw:  # {"value": ...} as dbus-flashmq writes
             raw = raw["value"]

@@ -102,7 +102,7 @@ def parse_reading(payload: bytes, quantity: Quantity, json_field: str | None) ->
     if json_field is not None:
         try:
             document = json.loads(text)
-        except ValueError as err:
+        except (ValueError, RecursionError) as err:  # RecursionError: nested too deep
             raise DeviceProtocolError(f"payload is not JSON: {text[:40]!r}") from err
         raw = _field(document, json_field)
     if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
