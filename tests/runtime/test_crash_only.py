@@ -123,8 +123,10 @@ async def test_a_bug_that_repeats_ends_the_daemon_with_every_output_safe(bus_add
         assert ticks_seen == sorted(ticks_seen)
         assert len(ticks_seen) >= MAX_RESTARTS
         # each crash released the output (None: hub4 follows the user's setting), each
-        # restart drove it again; it is safe when the daemon is gone
-        assert written == [-250.0, None] * (MAX_RESTARTS + 1)
+        # restart drove it again; it is safe when the daemon is gone (the last release may be
+        # written twice: once on release, again on the way out if that write was interrupted)
+        changes = [v for i, v in enumerate(written) if i == 0 or written[i - 1] != v]
+        assert changes == [-250.0, None] * (MAX_RESTARTS + 1), written
         assert hub4["/Overrides/Setpoint"] is None
 
 
