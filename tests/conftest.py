@@ -17,17 +17,38 @@ from venus_ems.venus.daemon import PrivateBus
 VECTORS = Path(
     os.environ.get("VENUS_EMS_VECTORS", Path(__file__).resolve().parents[2] / "shared" / "vectors")
 )
-"""Real device payloads (../shared/vectors); tests that need them skip when they are absent."""
+"""Real device payloads (../shared/vectors, or $VENUS_EMS_VECTORS)."""
+
+IN_CI = bool(os.environ.get("CI") or os.environ.get("VENUS_EMS_CI"))
+"""Under CI a missing vector fails the run; elsewhere the tests that need one are skipped."""
+
+
+def _missing(what: str) -> str:
+    return f"{what} not available at {VECTORS} (set VENUS_EMS_VECTORS to the vectors folder)"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under CI, no vectors folder at all ends the run before any test (exit code 4)."""
+    if IN_CI and not VECTORS.is_dir():
+        raise pytest.UsageError(_missing("the shared vectors") + "; CI needs them")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say where the vectors come from, so a skipped or failed vector test is explained."""
+    found = len(list(VECTORS.glob("*.json"))) if VECTORS.is_dir() else 0
+    return f"vectors: {VECTORS} ({found} JSON files{', required (CI)' if IN_CI else ''})"
 
 
 @pytest.fixture
 def vector():
-    """Load a device payload from the shared vectors; skip the test when they are absent."""
+    """Load a device payload from the shared vectors; when it is absent, skip (fail under CI)."""
 
     def load(name: str):
         path = VECTORS / name
         if not path.is_file():
-            pytest.skip(f"vector {name} not available at {VECTORS}")
+            if IN_CI:
+                pytest.fail(_missing(f"vector {name}") + "; CI needs it")
+            pytest.skip(_missing(f"vector {name}"))
         return json.loads(path.read_text(encoding="utf-8"))
 
     return load

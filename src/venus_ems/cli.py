@@ -1,7 +1,9 @@
 """``venus-ems`` command line.
 
-Exit codes: 0 success (also after SIGTERM/SIGINT), 1 runtime failure (bus lost, crash),
-2 usage or configuration error.
+Exit codes: 0 success (also after SIGTERM/SIGINT, outputs safe first); 1 runtime failure: the bus
+lost, a feature crash-looping, every feature failed, or a bug outside the features (outputs safe
+first when the daemon was running); 2 usage or configuration error (also when every feature
+stopped on a ConfigError).
 """
 
 from __future__ import annotations
@@ -315,6 +317,19 @@ def _sim_fault(args: argparse.Namespace) -> int:
     return EXIT_OK if status == 200 else EXIT_USAGE
 
 
+def _exit_code(exc: BaseException) -> int:
+    """2 for a configuration error, 1 for any other failure; a bug is logged with its traceback."""
+    from .runtime.supervisor import root_cause  # noqa: PLC0415
+
+    err = root_cause(exc)
+    if isinstance(err, EmsError):
+        print(f"venus-ems: {err}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(err, ConfigError) else EXIT_FAILURE
+    _LOG.critical("venus-ems stopped on a bug", exc_info=err)
+    print(f"venus-ems: {type(err).__name__}: {err}", file=sys.stderr)
+    return EXIT_FAILURE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``venus-ems`` console script; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -340,18 +355,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _sim_fault(args)
     except KeyboardInterrupt:
         return EXIT_OK
-    except ConfigError as err:
-        print(f"venus-ems: {err}", file=sys.stderr)
-        return EXIT_USAGE
-    except EmsError as err:
-        print(f"venus-ems: {err}", file=sys.stderr)
-        return EXIT_FAILURE
-    except BaseExceptionGroup as group:
-        from .runtime.supervisor import first_error  # noqa: PLC0415
-
-        first = first_error(group)
-        print(f"venus-ems: {type(first).__name__}: {first}", file=sys.stderr)
-        return EXIT_USAGE if isinstance(first, ConfigError) else EXIT_FAILURE
+    except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every end has an exit code
+        return _exit_code(exc)
     return EXIT_USAGE
 
 

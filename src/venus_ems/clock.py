@@ -7,6 +7,7 @@ increases; ``now()`` is the tz-aware UTC wall time that goes with it. Code that 
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import itertools
 import time
@@ -15,8 +16,9 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 import anyio.lowlevel
+import anyio.to_thread
 
-__all__ = ["Clock", "RealClock", "ScaledClock", "SteppedClock", "sleep_or_event"]
+__all__ = ["Clock", "RealClock", "ScaledClock", "SteppedClock", "sleep_or_event", "wait_idle"]
 
 
 @runtime_checkable
@@ -105,21 +107,64 @@ class SteppedClock:
         await event.wait()
 
     async def advance(self, seconds: float) -> None:
-        """Move time forward, waking each due sleeper at its own deadline, in order."""
+        """Move time forward, waking each due sleeper at its own deadline, in order.
+
+        After each wake-up every task runs until it blocks again (:func:`wait_idle`), so what a
+        woken task does at its deadline happens before the clock moves on.
+        """
         end = self._t + seconds
         while self._sleepers and self._sleepers[0][0] <= end:
             deadline, _, event = heapq.heappop(self._sleepers)
             self._t = max(self._t, deadline)
             event.set()
-            await _settle()
+            await wait_idle()
         self._t = end
-        await _settle()
+        await wait_idle()
 
 
-async def _settle() -> None:
-    """Let woken tasks run until they block again."""
-    for _ in range(5):
+_IDLE_LIMIT = 10_000
+_THREAD_WAIT_S = 10.0
+
+
+async def wait_idle(limit: int = _IDLE_LIMIT) -> int:
+    """Barrier: return once every other task of this event loop is blocked; checkpoints taken.
+
+    Blocked means waiting for something not yet done (an event, a timer, a socket) other than
+    a worker thread of ``anyio.to_thread`` (a file save, say): while one runs, this waits for
+    it (at most 10 s). One checkpoint also polls the sockets without waiting, so data that has
+    already arrived is handled before this returns. A task that never blocks (a busy loop)
+    ends the wait after ``limit`` checkpoints. On a loop other than asyncio, anyio's own
+    barrier is used.
+    """
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:  # not asyncio (trio)
+        loop = None
+    ready = getattr(loop, "_ready", None)  # asyncio's queue of callbacks due now
+    if loop is None or ready is None:
+        await anyio.wait_all_tasks_blocked()
+        return 0
+    me = asyncio.current_task()
+    threads = anyio.to_thread.current_default_thread_limiter()
+    thread_deadline = time.monotonic() + _THREAD_WAIT_S
+    n = 0
+    while n < limit:
+        if threads.borrowed_tokens and time.monotonic() < thread_deadline:
+            await anyio.sleep(0.0005)  # a worker thread will wake a task when it is done
+            continue
+        n += 1
         await anyio.lowlevel.checkpoint()
+        if not ready and not any(
+            _runnable(task) for task in asyncio.all_tasks(loop) if task is not me
+        ):
+            return n
+    return limit
+
+
+def _runnable(task: asyncio.Task[object]) -> bool:
+    """True if ``task`` is about to run (not waiting on an unfinished future)."""
+    waiter = getattr(task, "_fut_waiter", None)
+    return waiter is None or bool(waiter.done())
 
 
 async def sleep_or_event(clock: Clock, seconds: float, event: anyio.Event) -> bool:

@@ -5,6 +5,11 @@ killed previous run left on its outputs put back (the output ledger in the state
 features under the supervisor (devices are opened by the features that use them), then MQTT.
 Cancellation (SIGTERM, SIGINT) stops features first; every actuator then writes its safe state,
 shielded and bounded, while the bus is still open.
+
+The daemon ends with an exception (and ``venus-ems run`` exits non-zero) when a feature keeps
+crashing (``CrashLoopError``), when every feature has ended and one failed, when the bus is lost,
+and on a bug outside the features (monitor, MQTT link, an actuator): the same shielded safe
+state is written on the way out. See ``runtime/supervisor.py`` for the policy.
 """
 
 from __future__ import annotations
@@ -93,4 +98,6 @@ async def run_daemon(
                 await tg.start(mqtt.run)
             _LOG.info("venus-ems running: %d features", len(chosen))
             task_status.started()
-            await anyio.sleep_forever()  # even with every feature stopped, stay and report it
+            # the supervisor raises when a feature crash-loops or every feature has failed; with
+            # no feature configured, or all of them done without error, stay and report it
+            await anyio.sleep_forever()

@@ -4,6 +4,7 @@
 
     EmsError
     ├── ConfigError (also ValueError)      bad configuration: refuse to start, name the key
+    ├── CrashLoopError                     a feature kept crashing: the process exits non-zero
     ├── BusError                           D-Bus failures: connection lost, name taken, call failed
     │   └── ServiceNotFoundError           a watched service did not appear in time
     └── DeviceError                        an external device misbehaved; callers retry + mark stale
@@ -13,8 +14,10 @@
         └── DeviceProtocolError            answer not understood (bad JSON, wrong shape, HTTP 5xx)
 
 Callers handle ``DeviceError`` (retry with backoff, treat readings as missing) and ``BusError``
-(reconnect). Anything else is a bug: log it with a traceback, put outputs in their safe state and
-let the process exit non-zero. Third-party exceptions are mapped at the boundary with
+(reconnect): both are ``retryable``. A non-retryable error (``ConfigError``, ``DeviceAuthError``)
+stops the feature that met it. Anything else is a bug: log it with a traceback, put outputs in
+their safe state, restart a few times, then let the process exit non-zero (``CrashLoopError``;
+see ``runtime/supervisor.py``). Third-party exceptions are mapped at the boundary with
 ``raise ... from err``.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 __all__ = [
     "BusError",
     "ConfigError",
+    "CrashLoopError",
     "DeviceAuthError",
     "DeviceConnectionError",
     "DeviceError",
@@ -41,6 +45,10 @@ class EmsError(Exception):
 
 class ConfigError(ValueError, EmsError):
     """The configuration is invalid; the message names the table, key and what was expected."""
+
+
+class CrashLoopError(EmsError):
+    """A feature crashed with a bug too often: the daemon stops so that it is restarted afresh."""
 
 
 class BusError(EmsError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -59,12 +60,13 @@ def good(t: float) -> EssInputs:
 )
 def test_refused_with_a_clear_message(inputs: EssInputs, now: float, message: str) -> None:
     state = decide(good(0.0), EssState(), SETTINGS, 0.0).next_state
-    snapshot = state
+    snapshot = copy.deepcopy(state)  # a copy: comparing with an alias could never fail
     with pytest.raises(ValueError, match=message):
         decide(inputs, state, SETTINGS, now)
     assert state == snapshot
-    # the same state goes on working with good readings
+    # the same state goes on working with good readings, exactly as if the bad call never was
     d = decide(good(10.0), state, SETTINGS, 10.0)
+    assert d == decide(good(10.0), snapshot, SETTINGS, 10.0)
     assert d.next_state.actuation.command_w is not None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
 from pathlib import Path
 
 import anyio
@@ -13,6 +12,7 @@ import pytest
 
 from venus_ems.clock import RealClock
 from venus_ems.sim.venus.gx import SimulatedGx
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).parents[2]
@@ -63,10 +63,7 @@ async def drive_and_stop(
         await tg.start(gx.run)
         cmd = [sys.executable, "-m", "venus_ems.cli", "run", "--config", str(config)]
         async with await anyio.open_process([*cmd, "--bus", bus_address], cwd=ROOT) as proc:
-            deadline = time.monotonic() + 20.0
-            while not driving(gx) and time.monotonic() < deadline:
-                await anyio.sleep(0.1)
-            assert driving(gx), "the daemon never drove the setpoint"
+            await until(lambda: driving(gx), timeout=20)  # the daemon drives the setpoint
             proc.send_signal(signum)
             with anyio.fail_after(10):
                 code = await proc.wait()

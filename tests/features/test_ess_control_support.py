@@ -15,6 +15,7 @@ from venus_ems.daemon import run_daemon
 from venus_ems.runtime.config import Config, parse_config
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import Monitor, open_monitor
+from waiting import BusWatch, bus_watch
 
 STATUS = "com.victronenergy.venusems"
 SETTINGS = "com.victronenergy.settings"
@@ -38,13 +39,14 @@ class Site:
     gx: SimulatedGx
     clock: SteppedClock
     mon: Monitor
+    bus: BusWatch
     grid_log: list[tuple[float, float]] = field(default_factory=list)
 
-    async def run(self, seconds: float, real_s: float = 0.02) -> None:
-        """Advance simulated time second by second, giving the bus time to deliver."""
+    async def run(self, seconds: float) -> None:
+        """Advance simulated time second by second; each second ends when the bus is settled."""
         for _ in range(round(seconds)):
             await self.clock.advance(1.0)
-            await anyio.sleep(real_s)
+            await self.bus.settle()
             self.grid_log.append((self.gx.site.time, sum(self.gx.site.grid_w)))
 
     async def until(self, predicate: Callable[[], bool], seconds: float = 60.0) -> float:
@@ -106,10 +108,10 @@ async def _running(
         settings=settings,
         external_meter=external_meter,
     )
-    async with anyio.create_task_group() as tg:
+    async with anyio.create_task_group() as tg, bus_watch(bus_address) as bus:
         await tg.start(gx.run)
         async with open_monitor(bus_address) as mon:
-            site = Site(gx, clock, mon)
+            site = Site(gx, clock, mon, bus)
             async with anyio.create_task_group() as daemon:
                 await daemon.start(
                     lambda task_status: run_daemon(

@@ -17,6 +17,7 @@ from venus_ems.daemon import run_daemon
 from venus_ems.runtime.config import parse_config
 from venus_ems.sim.run import running_site
 from venus_ems.venus import open_monitor
+from waiting import BusWatch, bus_watch
 
 pytestmark = pytest.mark.anyio
 SYSTEM = "com.victronenergy.system"
@@ -56,10 +57,11 @@ def system_grid(mon) -> list[float | None]:
     return [mon.get_float(SYSTEM, f"/Ac/Grid/L{p}/Power") for p in (1, 2, 3)]
 
 
-async def tick(clock: SteppedClock, seconds: int) -> None:
+async def tick(clock: SteppedClock, seconds: int, bus: BusWatch) -> None:
+    """Advance second by second; each ends once the HTTP polls and D-Bus signals are handled."""
     for _ in range(seconds):
         await clock.advance(1.0)
-        await anyio.sleep(0.03)  # real time for the HTTP polls and D-Bus signals
+        await bus.settle()
 
 
 async def test_shelly_bridge_is_the_gx_grid_meter(bus_address, mosquitto, tmp_path):
@@ -68,6 +70,7 @@ async def test_shelly_bridge_is_the_gx_grid_meter(bus_address, mosquitto, tmp_pa
         running_site("summer-sunny", address=bus_address, clock=clock, start_s=11 * 3600,
                      external_meter=True) as sim,
         open_monitor(bus_address) as mon,
+        bus_watch(bus_address) as bus,
         mosquitto_sub(mosquitto.port, "site/#") as sub,
         anyio.create_task_group() as tg,
     ):  # fmt: skip
@@ -80,7 +83,7 @@ async def test_shelly_bridge_is_the_gx_grid_meter(bus_address, mosquitto, tmp_pa
                 cfg, bus_address=bus_address, clock=clock, task_status=task_status
             )
         )
-        await tick(clock, 5)
+        await tick(clock, 5, bus)
         # systemcalc follows our service (one publication behind at most); both agree with the
         # simulated grid within what a 1 Hz meter sees of a changing load
         assert mon.get(OURS, "/Connected") == 1
@@ -97,7 +100,7 @@ async def test_shelly_bridge_is_the_gx_grid_meter(bus_address, mosquitto, tmp_pa
         # the exporter's topics reach a real subscriber
         with anyio.fail_after(5):
             while not {"site/grid/Ac/Grid/L1/Power", "site/grid/Ac/Grid/L3/Power"} <= sub.topics():
-                await tick(clock, 1)
+                await tick(clock, 1, bus)
         assert float(sub.payloads("site/grid/Ac/Grid/L1/Power")[-1]) == pytest.approx(
             mon.get_float(SYSTEM, "/Ac/Grid/L1/Power"), abs=60
         )
@@ -106,7 +109,7 @@ async def test_shelly_bridge_is_the_gx_grid_meter(bus_address, mosquitto, tmp_pa
             await sim.shelly.set_fault(fault)
             seen: list[list[float | None]] = []
             for _ in range(6):
-                await tick(clock, 1)
+                await tick(clock, 1, bus)
                 seen.append(system_grid(mon))
             # held first, then invalid; never a 0 W reading
             assert all(v is None or v != 0.0 for row in seen for v in row), (fault, seen)
@@ -115,7 +118,7 @@ async def test_shelly_bridge_is_the_gx_grid_meter(bus_address, mosquitto, tmp_pa
             assert mon.get(OURS, "/Connected") == 0
             assert sim.gx.site.ess.meter_missing  # the GX knows it has no meter
             await sim.shelly.set_fault("ok")
-            await tick(clock, 4)
+            await tick(clock, 4, bus)
             assert mon.get(OURS, "/Connected") == 1, fault
             assert all(v is not None for v in system_grid(mon)), fault
             assert not sim.gx.site.ess.meter_missing

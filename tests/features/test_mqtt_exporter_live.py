@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 from contextlib import asynccontextmanager
@@ -9,7 +10,7 @@ from contextlib import asynccontextmanager
 import anyio
 import pytest
 
-from venus_ems.clock import RealClock, SteppedClock
+from venus_ems.clock import RealClock, SteppedClock, wait_idle
 from venus_ems.daemon import run_daemon
 from venus_ems.features.mqtt_exporter import MqttExporter
 from venus_ems.runtime.actuator import ActuatorRegistry
@@ -53,7 +54,7 @@ async def mosquitto_sub(port: int, *filters: str):
     """Start mosquitto_sub and return once it is subscribed (a marker message came through)."""
     args = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-F", r"%r\t%t\t%x"]
     marker = "venus-ems-test/ready"
-    for f in (*filters, marker):
+    for f in (*filters, "venus-ems-test/#"):
         args += ["-t", f]
     sub = Subscriber()
     async with (
@@ -66,13 +67,29 @@ async def mosquitto_sub(port: int, *filters: str):
                 await anyio.run_process(
                     ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(port), "-t", marker, "-m", "1"]
                 )
-                await anyio.sleep(0.05)
+                await anyio.sleep(0.05)  # mosquitto_sub may not be subscribed yet: try again
         sub.messages = [m for m in sub.messages if m[1] != marker]
         try:
             yield sub
         finally:
             proc.terminate()
             tg.cancel_scope.cancel()
+
+
+_MARKS = itertools.count()
+
+
+async def delivered(link: MqttLink, sub: Subscriber) -> None:
+    """Barrier: what the link's users published so far has reached ``sub``.
+
+    Every task here runs until it blocks (the exporter has handled each change), then a marker
+    goes through the same link: the broker keeps one client's messages in order.
+    """
+    await wait_idle()
+    mark = str(next(_MARKS)).encode()
+    link.publish("venus-ems-test/flush", mark)
+    await until(lambda: mark in sub.payloads("venus-ems-test/flush"))
+    sub.messages = [m for m in sub.messages if m[1] != "venus-ems-test/flush"]
 
 
 def battery(address: str, name: str, instance: int, voltage: float) -> Service:
@@ -161,13 +178,11 @@ async def test_exports_seen_by_mosquitto_sub(bus_address, mqtt_settings, mosquit
         # rate limit: three changes inside 5 s -> nothing yet, then only the latest
         for w in (-1000.0, -900.0, -800.0):
             grid_svc["/Ac/Power"] = w
-            await anyio.sleep(0.05)
-        await until(lambda: mon.get(GRID, "/Ac/Power") == -800.0)
-        await anyio.sleep(0.3)
+            await until(lambda w=w: mon.get(GRID, "/Ac/Power") == w)
+        await delivered(link, sub)
         assert sub.payloads("victron/grid/power") == [b"-1234.5"]
         await clock.advance(5.0)
-        await until(lambda: len(sub.payloads("victron/grid/power")) == 2)
-        await anyio.sleep(0.2)
+        await delivered(link, sub)
         assert sub.payloads("victron/grid/power") == [b"-1234.5", b"-800.0"]
 
         # the active battery changes: the class export follows it
@@ -176,7 +191,7 @@ async def test_exports_seen_by_mosquitto_sub(bus_address, mqtt_settings, mosquit
         bms1["/Dc/0/Voltage"] = 51.0  # no longer exported
         bms2["/Dc/0/Voltage"] = 12.9  # inside the 1 s limit: held
         await until(lambda: mon.get(BMS2, "/Dc/0/Voltage") == 12.9)
-        await anyio.sleep(0.2)
+        await wait_idle()  # the exporter has seen it before the clock moves on
         await clock.advance(1.0)
         await until(lambda: b"12.9" in sub.payloads("victron/battery/voltage"))
         assert sub.payloads("victron/battery/voltage") == [b"52.1", b"12.8", b"12.9"]
@@ -191,7 +206,7 @@ async def test_exports_seen_by_mosquitto_sub(bus_address, mqtt_settings, mosquit
 
         # a late subscriber gets exactly the retained exports, flagged as retained
         async with mosquitto_sub(mosquitto.port, "victron/#") as late:
-            await anyio.sleep(0.2)
+            # retained messages come with the subscription, before the marker it waited for
             assert sorted(late.messages) == [
                 (True, "victron/battery/soc", b"87.0"),
                 (True, "victron/battery/voltage", b"12.9"),

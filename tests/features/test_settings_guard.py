@@ -11,7 +11,7 @@ from venus_ems.features.settings_guard import GRACE_S, SettingsGuard, Values, ch
 from venus_ems.runtime.config import SettingsGuardConfig, parse_config
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import open_monitor
-from waiting import until
+from waiting import bus_watch, until
 
 SETTINGS = "com.victronenergy.settings"
 STATUS = "com.victronenergy.venusems"
@@ -91,7 +91,7 @@ async def test_guard_on_the_simulated_gx_reports_and_fixes_once(bus_address):
     )
     async with anyio.create_task_group() as tg:
         await tg.start(gx.run)
-        async with open_monitor(bus_address) as mon:
+        async with open_monitor(bus_address) as mon, bus_watch(bus_address) as bus:
             await tg.start(
                 lambda task_status: run_daemon(
                     config,
@@ -121,7 +121,7 @@ async def test_guard_on_the_simulated_gx_reports_and_fixes_once(bus_address):
             await until(lambda: "overvoltage_feed_in" in decision())
             for _ in range(5):
                 await clock.advance(1.0)
-            await anyio.sleep(0.1)
+            await bus.settle()  # a write back would have reached localsettings by now
             assert mon.get(SETTINGS, "/Settings/CGwacs/OvervoltageFeedIn") == 1
             assert "changed back" in (mon.get(STATUS, "/Features/settings_guard/Message") or "")
             # everything right again

@@ -30,7 +30,7 @@ from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.runtime.mqtt import MqttLink
 from venus_ems.sim.venus import LocalSettings
 from venus_ems.venus import SettingsClient, open_monitor
-from waiting import until
+from waiting import bus_watch, until
 
 pytestmark = pytest.mark.anyio
 
@@ -291,7 +291,8 @@ async def test_custom_name_written_over_dbus_is_kept(bus_address, mqtt_settings,
         await until(lambda: mon.get("com.victronenergy.settings", setting) == "Kitchen fridge")
         assert mon.get(name, "/CustomName") == "Kitchen fridge"
         assert await mon.set_value(name, "/CustomName", "x" * 65) != 0  # too long: refused
-        await anyio.sleep(0.1)
+        async with bus_watch(bus_address) as bus:
+            await bus.settle()  # a stored name would have reached localsettings by now
         assert mon.get("com.victronenergy.settings", setting) == "Kitchen fridge"
         assert mon.get(name, "/CustomName") == "Kitchen fridge"
         # renamed in localsettings by someone else: the service follows

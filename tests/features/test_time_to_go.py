@@ -23,7 +23,7 @@ from venus_ems.runtime.actuator import ActuatorRegistry
 from venus_ems.runtime.config import TimeToGoConfig, parse_config
 from venus_ems.runtime.feature import FeatureContext, NullSink
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
-from waiting import until
+from waiting import bus_watch, until
 
 pytestmark = pytest.mark.anyio
 
@@ -158,7 +158,8 @@ async def test_publishes_on_its_service_and_on_a_writable_battery_path(bus_addre
     bms, sys_svc = battery(bus_address), system(bus_address)
     feature = TimeToGo(TimeToGoConfig(enabled=True, smoothing_s=0.0, update_interval_s=5.0))
     async with (
-        bms, sys_svc, open_monitor(bus_address) as mon, anyio.create_task_group() as tg,
+        bms, sys_svc, open_monitor(bus_address) as mon, bus_watch(bus_address) as bus,
+        anyio.create_task_group() as tg,
     ):  # fmt: skip
         await until(lambda: mon.service(BMS) is not None and mon.service(sys_svc.name) is not None)
         ctx = FeatureContext(
@@ -197,7 +198,7 @@ async def test_publishes_on_its_service_and_on_a_writable_battery_path(bus_addre
         await until(lambda: mon.get(TIMETOGO_SERVICE, "/State") == "bms")
         assert mon.get(TIMETOGO_SERVICE, "/TimeToGo") is None
         await clock.advance(5.0)
-        await anyio.sleep(0.1)
+        await bus.settle()  # any write would have arrived by now
         assert bms["/TimeToGo"] == 1234.0  # never overwritten
 
         bms["/TimeToGo"] = None  # and stops again: we take over
@@ -214,7 +215,7 @@ async def test_read_only_or_absent_battery_path_is_left_alone(bus_address):
     ro = battery(bus_address, writable=False)
     feature = TimeToGo(TimeToGoConfig(enabled=True, smoothing_s=30.0))
     async with ro, system(bus_address), open_monitor(bus_address) as mon:
-        async with anyio.create_task_group() as tg:
+        async with bus_watch(bus_address) as bus, anyio.create_task_group() as tg:
             await until(lambda: mon.service(BMS) is not None)
             ctx = FeatureContext(
                 "time_to_go", clock, mon, ActuatorRegistry(tg), bus_address=bus_address, sink=sink
@@ -234,7 +235,7 @@ async def test_read_only_or_absent_battery_path_is_left_alone(bus_address):
             assert mon.get(TIMETOGO_SERVICE, "/Current") == pytest.approx(smoothed)
             assert mon.get(TIMETOGO_SERVICE, "/TimeToGo") == round(80.0 / -smoothed * 3600.0)
             await clock.advance(10.0)
-            await anyio.sleep(0.05)
+            await bus.settle()
             assert len(sink.messages) == 1  # said once, not every tick
             tg.cancel_scope.cancel()
 

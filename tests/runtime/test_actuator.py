@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 import anyio
 import pytest
 from dbus_fast import Message
 
 from venus_ems.clock import SteppedClock
+from venus_ems.errors import DeviceConnectionError
 from venus_ems.runtime.actuator import Actuator, ActuatorRegistry
 from venus_ems.runtime.outputs import grid_setpoint_actuator, phase_setpoints_actuator
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
 from venus_ems.venus.codec import unwrap
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +36,7 @@ class Recording:
         if self.hang:
             await anyio.sleep_forever()
         if self.fail:
-            raise OSError("device unreachable")
+            raise DeviceConnectionError("device unreachable")
         self.writes.append((self.clock.monotonic(), value))
 
 
@@ -274,3 +280,38 @@ async def test_the_safe_state_on_stop_is_bounded_in_time(clock):
             out.hang = True
             tg.cancel_scope.cancel()
     assert [v for _, v in out.writes] == [5]
+
+
+class Buggy(Recording):
+    """A writer with a bug for one value: it raises TypeError instead of an EmsError."""
+
+    def __init__(self, clock, bad):
+        super().__init__(clock)
+        self.bad = bad
+
+    async def write(self, value):
+        if value == self.bad:
+            raise TypeError(f"cannot encode {value!r}")
+        await super().write(value)
+
+
+async def test_a_bug_in_a_writer_is_not_a_failed_write(clock):
+    """Only an EmsError or a timeout is retried; a bug ends run(), with the safe state written."""
+    out = Buggy(clock, bad=7)
+    act = Actuator("t", out, safe_value=0, clock=clock, retry_s=1.0)
+
+    async def drive():
+        async with anyio.create_task_group() as tg:
+            await tg.start(act.run)
+            act.claim("f", 5)
+            await settle()
+            act.claim("f", 7)  # the writer cannot write this one
+            await settle()
+            await clock.advance(5.0)  # a failed write would be retried here; a bug is not
+            await settle()
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await drive()
+    assert caught.group_contains(TypeError, match="cannot encode 7")
+    assert act.last_error is None  # not reported as a device failure
+    assert [v for _, v in out.writes] == [5, 0]  # safe state on the way out, no retries

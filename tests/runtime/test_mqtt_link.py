@@ -14,9 +14,14 @@ import pytest
 from mqtt_helpers import observe, retained, send
 
 from broker import Broker, free_port
+from venus_ems.callbacks import Owner
 from venus_ems.clock import SteppedClock
 from venus_ems.runtime.config import MqttConfig
 from venus_ems.runtime.mqtt import MqttLink, MqttMessage
+from waiting import until
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
 
 pytestmark = pytest.mark.anyio
 
@@ -177,39 +182,67 @@ async def test_publish_rejects_bad_topics_and_values(mqtt_settings):
     assert not link._outbox
 
 
-async def test_handler_errors_are_logged_not_fatal(mosquitto, mqtt_settings, caplog):
+async def test_a_handler_bug_fails_the_feature_that_subscribed_it(mosquitto, mqtt_settings):
+    """The owner (a feature run) gets the exception and ends; the link and others go on."""
     link = MqttLink(mqtt_settings)
     seen: list[bytes] = []
+    calls: list[bytes] = []
+    owner = Owner("feature")
 
     def broken(msg: MqttMessage) -> None:
+        calls.append(msg.payload)
         raise RuntimeError(f"boom on {msg.text()}")
 
     async def good(msg: MqttMessage) -> None:
         await anyio.sleep(0)
         seen.append(msg.payload)
 
+    async def feature(*, task_status):
+        with owner.running():
+            await link.subscribe("in/#", broken)
+            task_status.started()
+            await anyio.sleep_forever()
+
     async with anyio.create_task_group() as tg:
         await tg.start(link.run)
-        await link.subscribe("in/#", broken)
-        await link.subscribe("in/#", good)
+        await link.subscribe("in/#", good)  # the test's own, not owned by the feature
+        await tg.start(feature)
         with anyio.fail_after(5):
             await link.wait_connected()
         await send(mosquitto.port, "in/a", b"1")
+        await until(lambda: owner.ended)  # the bug ended the feature's run
         await send(mosquitto.port, "in/b", b"2")
-        with anyio.fail_after(5):
-            while len(seen) < 2:
-                await anyio.sleep(0.01)
-        await link.unsubscribe("in/#", broken)
-        await send(mosquitto.port, "in/c", b"3")
-        with anyio.fail_after(5):
-            while len(seen) < 3:
-                await anyio.sleep(0.01)
+        await until(lambda: len(seen) == 2)
+        assert link.connected
         tg.cancel_scope.cancel()
-    assert seen == [b"1", b"2", b"3"]
-    failures = [r for r in caplog.records if "handler" in r.getMessage()]
-    assert len(failures) == 2
-    assert failures[0].exc_info is not None
-    assert "boom on 1" in str(failures[0].exc_info[1])
+    assert isinstance(owner.error, RuntimeError)
+    assert str(owner.error) == "boom on 1"
+    assert calls == [b"1"]  # the ended run's handler is not called again
+    assert seen == [b"1", b"2"]
+    assert link.connections == 1
+
+
+async def test_a_handler_bug_outside_any_feature_ends_the_link(mosquitto, mqtt_settings):
+    """A handler nobody owns is part of the link: its bug is not swallowed, run() raises it."""
+    link = MqttLink(mqtt_settings)
+
+    def broken(msg: MqttMessage) -> None:
+        raise RuntimeError("link bug")
+
+    async def run():
+        async with anyio.create_task_group() as tg:
+            await tg.start(link.run)
+            await link.subscribe("in/#", broken)
+            with anyio.fail_after(5):
+                await link.wait_connected()
+            await send(mosquitto.port, "in/a", b"1")
+            with anyio.fail_after(5):
+                await anyio.sleep_forever()
+
+    with pytest.raises(ExceptionGroup) as caught:
+        await run()
+    assert caught.group_contains(RuntimeError, match="link bug", depth=None)
+    assert await retained(mosquitto.port, STATUS) == b"Offline"  # said goodbye on the way out
 
 
 async def test_service_message_ring_is_retained_and_bounded(mosquitto, fast_mqtt):

@@ -13,6 +13,7 @@ from venus_ems.clock import SteppedClock
 from venus_ems.sim.run import running_site
 from venus_ems.sim.venus.gx import SimulatedGx
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
+from waiting import BusWatch, bus_watch
 
 pytestmark = pytest.mark.anyio
 SYSTEM = "com.victronenergy.system"
@@ -22,11 +23,11 @@ HUB4 = "com.victronenergy.hub4"
 CLIENT = Path(__file__).parents[1] / "venus" / "velib_client.py"
 
 
-async def run_for(clock: SteppedClock, seconds: float) -> None:
-    """Advance simulated time; the GX steps and publishes each second."""
+async def run_for(clock: SteppedClock, seconds: float, bus: BusWatch) -> None:
+    """Advance simulated time; the GX steps and publishes each second, the monitor reads it."""
     for _ in range(int(seconds)):
         await clock.advance(1.0)
-    await anyio.sleep(0.05)  # let the monitor read what was published
+        await bus.settle()
 
 
 def grid_total(mon) -> float:
@@ -37,16 +38,16 @@ def grid_total(mon) -> float:
 async def gx_site(bus_address):
     clock = SteppedClock()
     gx = SimulatedGx("summer-sunny", address=bus_address, clock=clock, start_s=10 * 3600)
-    async with anyio.create_task_group() as tg:
+    async with anyio.create_task_group() as tg, bus_watch(bus_address) as bus:
         await tg.start(gx.run)
         async with open_monitor(bus_address) as mon:
-            yield gx, clock, mon
+            yield gx, clock, mon, bus
         tg.cancel_scope.cancel()
 
 
 async def test_services_of_a_gx_as_velib_sees_them(gx_site, bus_address):
-    _gx, clock, _mon = gx_site
-    await run_for(clock, 2)
+    _gx, clock, _mon, bus = gx_site
+    await run_for(clock, 2, bus)
     res = await anyio.run_process(
         ["/usr/bin/python3", str(CLIENT), bus_address, "--all"], check=False
     )
@@ -83,28 +84,28 @@ async def test_services_of_a_gx_as_velib_sees_them(gx_site, bus_address):
 
 
 async def test_grid_setpoint_setting_and_hub4_override_reach_the_physics(gx_site):
-    gx, clock, mon = gx_site
+    gx, clock, mon, bus = gx_site
     assert await mon.set_value(SETTINGS, "/Settings/CGwacs/AcPowerSetPoint", 300) == 0
-    await run_for(clock, 20)
+    await run_for(clock, 20, bus)
     assert gx.site.ess_settings().ac_power_setpoint_w == 300.0
     assert abs(grid_total(mon) - 300) < 80
     assert await mon.set_value(HUB4, "/Overrides/Setpoint", -800) == 0
-    await run_for(clock, 20)
+    await run_for(clock, 20, bus)
     assert abs(grid_total(mon) + 800) < 80
     assert await mon.set_value(HUB4, "/Overrides/Setpoint", None) == 0  # release
-    await run_for(clock, 20)
+    await run_for(clock, 20, bus)
     assert abs(grid_total(mon) - 300) < 80
 
 
 async def test_bad_writes_are_refused_and_change_nothing(gx_site):
-    gx, clock, mon = gx_site
+    gx, clock, mon, bus = gx_site
     assert await mon.set_value(SETTINGS, "/Settings/CGwacs/Hub4Mode", 7) == -1
     assert await mon.set_value(SETTINGS, "/Settings/CGwacs/MaxFeedInPower", "lots") == -1
     assert await mon.set_value(VEBUS, "/Mode", 9) == 2  # the Multi refuses it
     assert await mon.set_value(HUB4, "/Overrides/ForceCharge", 5) == 2
     assert await mon.set_value(HUB4, "/Overrides/Setpoint", "x") == 3
     assert await mon.set_value(VEBUS, "/Hub4/L1/AcPowerSetpoint", "x") == 2
-    await run_for(clock, 2)
+    await run_for(clock, 2, bus)
     s = gx.site.ess_settings()
     assert (s.hub4_mode, s.max_feed_in_power_w) == (1, -1.0)
     assert mon.get(VEBUS, "/Mode") == 3
@@ -113,20 +114,20 @@ async def test_bad_writes_are_refused_and_change_nothing(gx_site):
 
 
 async def test_mode3_setpoints_are_not_echoed_and_fall_back_after_60_s(gx_site):
-    gx, clock, mon = gx_site
+    gx, clock, mon, bus = gx_site
     assert await mon.set_value(SETTINGS, "/Settings/CGwacs/Hub4Mode", 3) == 0
-    await run_for(clock, 2)
+    await run_for(clock, 2, bus)
     assert mon.get(SYSTEM, "/SystemState/State") == 0xFC  # external control
     changes = []
     mon.on_change(lambda ch: changes.extend(p for (s, p) in ch if p.endswith("AcPowerSetpoint")))
     for _ in range(4):  # refreshed every 10 s: the battery charges 2 kW from the grid
         for p in (1, 2, 3):
             assert await mon.set_value(VEBUS, f"/Hub4/L{p}/AcPowerSetpoint", 1500.0) == 0
-        await run_for(clock, 10)
+        await run_for(clock, 10, bus)
         assert mon.get_float(VEBUS, "/Dc/0/Power") > 2000
     assert changes == []  # like mk2-dbus: never echoed
     assert mon.get(VEBUS, "/Hub4/L1/AcPowerSetpoint") == 0.0
-    await run_for(clock, 65)  # no refresh: passthrough, no battery power through the Multi
+    await run_for(clock, 65, bus)  # no refresh: passthrough, no battery power through the Multi
     assert all(gx.state.ess.mode3_passthrough)
     assert abs(mon.get_float(VEBUS, "/Dc/0/Power")) < 100
 
@@ -144,24 +145,24 @@ async def test_external_meter_is_followed_like_systemcalc(bus_address):
     )
     for p in (1, 2, 3):
         meter.add_path(f"/Ac/L{p}/Power", None, PathSpec("d"))
-    async with anyio.create_task_group() as tg:
+    async with anyio.create_task_group() as tg, bus_watch(bus_address) as bus:
         await tg.start(gx.run)
         async with open_monitor(bus_address) as mon:
             assert gx.services.grid is None
             assert mon.services("com.victronenergy.grid") == []
-            await run_for(clock, 2)
+            await run_for(clock, 2, bus)
             assert mon.get(SYSTEM, "/Ac/Grid/L1/Power") is None  # no meter at all
             async with meter:
                 for _ in range(30):  # the external meter measures the true grid each second
                     meter.update(
                         {f"/Ac/L{p}/Power": gx.site.meter.true_w[p - 1] for p in (1, 2, 3)}
                     )
-                    await anyio.sleep(0.02)
+                    await bus.settle()  # the GX has the reading before it steps
                     await clock.advance(1.0)
-                await anyio.sleep(0.05)
+                await bus.settle()
                 assert mon.get(SYSTEM, "/Ac/Grid/L2/Power") == meter["/Ac/L2/Power"]
                 assert abs(sum(gx.site.meter.true_w) - 50) < 80  # the ESS loop regulates on it
-            await run_for(clock, 3)
+            await run_for(clock, 3, bus)
             assert mon.get(SYSTEM, "/Ac/Grid/L1/Power") is None  # meter gone: invalid, not 0
             assert gx.site.ess.meter_missing
         tg.cancel_scope.cancel()

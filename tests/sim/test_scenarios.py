@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from venus_ems.clock import SteppedClock
+from venus_ems.clock import SteppedClock, wait_idle
 from venus_ems.errors import ConfigError
 from venus_ems.sim.scenarios import (
     ScenarioDriver,
@@ -194,7 +194,7 @@ async def test_run_clocked_follows_a_stepped_clock():
     seen = []
     async with anyio.create_task_group() as tg:
         tg.start_soon(lambda: run_clocked(driver, clock, dt=1.0, until_s=30, on_step=seen.append))
-        await anyio.sleep(0)  # let the runner take its start time
+        await wait_idle()  # the runner has taken its start time and sleeps
         for _ in range(30):
             await clock.advance(1.0)
         with anyio.fail_after(5):

@@ -15,6 +15,7 @@ import pytest
 from dbus_fast import BusType, Message, MessageType, Variant
 from dbus_fast.aio import MessageBus
 
+from venus_ems.clock import wait_idle
 from venus_ems.venus import Identity, PathSpec, Service, open_monitor
 from venus_ems.venus.bus import writer_of
 
@@ -120,11 +121,11 @@ async def test_drained_applies_backpressure_to_producers(private_bus):
         with daemon_paused(private_bus):
             for _ in range(40):  # 2.4 MB, far beyond the socket buffer
                 writer.write(big)
-            await anyio.sleep(0.05)
+            await wait_idle()  # the writer sent what the socket takes and waits for it
             assert writer.queued_bytes > writer.low_water
             async with anyio.create_task_group() as tg:
                 tg.start_soon(producer)
-                await anyio.sleep(0.2)
+                await wait_idle()  # the producer ran until it blocked
                 assert not resumed.is_set()  # blocked while the daemon does not read
                 os.kill(private_bus.pid, signal.SIGCONT)
                 with anyio.fail_after(5):

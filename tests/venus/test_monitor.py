@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import sys
+
 import anyio
 import pytest
 from dbus_fast import Message, MessageType, NameFlag, Variant
 from venus_helpers import make_grid_service
 
+from venus_ems.callbacks import Owner
 from venus_ems.errors import ServiceNotFoundError
 from venus_ems.venus import DBusCallError, Identity, PathSpec, Service, open_monitor
 from venus_ems.venus.bus import connect
-from waiting import until
+from waiting import bus_watch, until
+
+if sys.version_info < (3, 11):
+    from exceptiongroup import ExceptionGroup
 
 pytestmark = pytest.mark.anyio
 GRID = "com.victronenergy.grid.test"
@@ -146,9 +152,9 @@ async def test_change_right_after_the_scan_reply_is_not_overwritten(bus_address)
         return None
 
     svc.add_handler(getitems_then_change)
-    async with svc, open_monitor(bus_address) as mon:
+    async with svc, bus_watch(bus_address) as bus, open_monitor(bus_address) as mon:
         await until(lambda: mon.get(GRID, "/Ac/Power") == 999.0, timeout=2)
-        await anyio.sleep(0.05)
+        await bus.settle()  # nothing still on its way can overwrite it
         assert mon.get(GRID, "/Ac/Power") == 999.0
 
 
@@ -231,20 +237,55 @@ async def test_services_without_device_instance(bus_address):
             assert mon.service("com.victronenergy.temperature.x") is None
 
 
-async def test_a_failing_callback_does_not_stop_the_others(bus_address):
+async def test_a_callback_bug_fails_the_feature_that_registered_it(bus_address):
+    """The owner (a feature run) gets the exception and ends; the monitor and others go on."""
     async with make_grid_service(bus_address) as svc, open_monitor(bus_address) as mon:
         seen = []
+        calls = []
+        owner = Owner("feature")
 
         def bad(changes):
+            calls.append(dict(changes))
             raise RuntimeError("subscriber bug")
 
-        mon.on_change(bad)
-        mon.on_change(lambda ch: seen.append(dict(ch)))
-        svc["/Ac/Power"] = 1.0
-        await until(lambda: seen)
-        svc["/Ac/Power"] = 2.0
-        await until(lambda: len(seen) == 2)
+        async def feature(*, task_status):
+            with owner.running():
+                mon.on_change(bad)
+                mon.on_service(lambda name, state: None)
+                task_status.started()
+                await anyio.sleep_forever()
+
+        async with anyio.create_task_group() as tg:
+            await tg.start(feature)
+            mon.on_change(lambda ch: seen.append(dict(ch)))  # the test's own callback
+            svc["/Ac/Power"] = 1.0
+            await until(lambda: owner.ended)
+            svc["/Ac/Power"] = 2.0
+            await until(lambda: len(seen) == 2)
         assert seen[-1] == {(GRID, "/Ac/Power"): 2.0}
+        assert calls == [{(GRID, "/Ac/Power"): 1.0}]  # an ended run is not called again
+        assert isinstance(owner.error, RuntimeError)
+        assert len(mon._callbacks) == 1  # and its callbacks are dropped
+        assert len(mon._service_callbacks.live()) == 0
+
+
+async def test_a_callback_bug_outside_any_feature_ends_the_monitor(bus_address):
+    """A callback nobody owns is part of the monitor: its bug is not swallowed, run() raises."""
+    async with make_grid_service(bus_address) as svc:
+
+        def bad(changes):
+            raise RuntimeError("monitor bug")
+
+        async def monitor():
+            async with open_monitor(bus_address) as mon:
+                mon.on_change(bad)
+                svc["/Ac/Power"] = 1.0
+                with anyio.fail_after(5):
+                    await anyio.sleep_forever()
+
+        with pytest.raises(ExceptionGroup) as caught:
+            await monitor()
+        assert caught.group_contains(RuntimeError, match="monitor bug", depth=None)
 
 
 async def test_signals_without_value_or_from_strangers_are_ignored(bus_address):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import anyio
 import pytest
 from dbus_fast import Variant
 
@@ -21,7 +20,7 @@ from venus_ems.venus import (
 )
 from venus_ems.venus.codec import unwrap
 from venus_ems.venus.settings import SETTINGS_INTERFACE, SETTINGS_SERVICE, add_settings
-from waiting import until
+from waiting import bus_watch, until
 
 pytestmark = pytest.mark.anyio
 S = SETTINGS_SERVICE
@@ -191,7 +190,7 @@ async def test_device_instance_from_localsettings_and_user_changes(bus_address):
         svc.add_path("/Ac/Power", 0.0, PathSpec("d"))
         return svc
 
-    async with LocalSettings(address=bus_address) as ls:
+    async with LocalSettings(address=bus_address) as ls, bus_watch(bus_address) as bus:
         async with (
             meter("shelly_a", "com.victronenergy.grid.a") as a,
             meter("shelly_b", "com.victronenergy.grid.b") as b,
@@ -201,7 +200,7 @@ async def test_device_instance_from_localsettings_and_user_changes(bus_address):
             assert ls.set("/Settings/Devices/shelly_a/ClassAndVrmInstance", "grid:45") == 0
             await until(lambda: a["/DeviceInstance"] == 45)
             assert ls.set("/Settings/Devices/shelly_a/ClassAndVrmInstance", "pvinverter:3") == 0
-            await anyio.sleep(0.1)
+            await bus.settle()  # the change reached the service, which did not follow it
             assert a["/DeviceInstance"] == 45  # a class change is not ours to follow
         async with meter("shelly_b", "com.victronenergy.grid.b") as b:
             assert b["/DeviceInstance"] == 41  # stable across restarts

@@ -7,11 +7,14 @@ from typing import Any
 import anyio
 from dbus_fast import Message, MessageType
 
+from venus_ems.clock import wait_idle
 from venus_ems.venus import Identity, PathSpec, Service
 from venus_ems.venus.bus import add_match, call, connect
 from venus_ems.venus.codec import unwrap
 
 BUSITEM = "com.victronenergy.BusItem"
+DBUS = "org.freedesktop.DBus"
+DBUS_PATH = "/org/freedesktop/DBus"
 
 
 class Recorder:
@@ -32,12 +35,23 @@ class Recorder:
             self.signals.append((msg.sender, msg.member, msg.path, unwrap(msg.body[0])))
 
     async def settle(self, count: int = 0, timeout: float = 3.0) -> list[tuple[str, str, str, Any]]:
-        """Wait until at least ``count`` signals arrived, then a little longer for stragglers."""
+        """Wait until at least ``count`` signals arrived and no more are on their way.
+
+        No more on their way: a round (every task here runs until it blocks, two round trips
+        through the dbus-daemon, the tasks run again) brought no new signal — the daemon routes
+        what every connection sent before it answers the second call (see waiting.BusWatch).
+        """
         with anyio.fail_after(timeout):
             while len(self.signals) < count:
                 await anyio.sleep(0.005)
-        await anyio.sleep(0.05)
-        return self.signals
+            while True:
+                seen = len(self.signals)
+                await wait_idle()
+                for _ in range(2):
+                    await call(self.bus, DBUS, DBUS_PATH, DBUS, "GetId")
+                await wait_idle()
+                if len(self.signals) == seen:
+                    return self.signals
 
     async def call(self, dest: str, path: str, member: str, sig: str = "", body: Any = None) -> Any:
         return await call(self.bus, dest, path, BUSITEM, member, sig, body)

@@ -17,6 +17,10 @@ someone else's and is left alone. :attr:`Actuator.in_force` is what the target r
 the status service reports it. Before a value other than the safe one is written it is noted in
 the output ledger (:mod:`.ledger`), so that the next start can put back what a killed process
 left (:mod:`.leftovers`).
+
+Only an ``EmsError`` or a timeout is a failed write (reported, retried after ``retry_s``); any
+other exception from a writer is a bug and ends :meth:`Actuator.run` (and so the daemon), after
+the safe state has been attempted.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..clock import Clock, sleep_or_event
+from ..errors import EmsError
 from .ledger import OutputLedger, same_value
 from .logging import redact
 from .ownership import UNKNOWN, UNSET, OwnedOutput, ReadableOutput, Readback
@@ -53,7 +58,10 @@ _UNSET: Any = UNSET
 
 
 class OutputWriter(Protocol[T_contra]):
-    """Writes one output; raises (BusError, DeviceError...) when the write fails."""
+    """Writes one output; raises an EmsError (BusError, DeviceError) when the write fails.
+
+    Any other exception is a bug: the actuator does not retry it, it ends the daemon.
+    """
 
     @property
     def target(self) -> str:
@@ -335,8 +343,9 @@ class Actuator(OwnedOutput, Generic[T]):
                 await self.writer.write(value)
         except TimeoutError:
             self._failed(value, f"no answer within {self.write_timeout_s} s")
-        except Exception as err:  # noqa: BLE001 - any write failure: report, retry later
+        except EmsError as err:  # the bus or the device failed: report, retry later
             self._failed(value, str(err) or type(err).__name__)
+        # anything else is a bug: it ends run(), safe state first, and the daemon with it
         else:
             self._owner_at_write = owner  # the process that got it (it may be gone already)
             self._written(value, now)

@@ -125,7 +125,7 @@ class FeatureContext:
 
 
 class Feature(Protocol):
-    """A user-facing feature: runs until cancelled, raises on failure (it is restarted)."""
+    """A user-facing feature: runs until cancelled; raises on failure (see runtime/supervisor)."""
 
     name: str
 

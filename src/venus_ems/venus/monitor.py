@@ -32,6 +32,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from dbus_fast import DBusError, Message, MessageType
 from dbus_fast.aio import MessageBus
 
+from ..callbacks import Callbacks
 from ..errors import BusError, ServiceNotFoundError
 from .budget import MAX_TEXT, SIZED, Budget, MonitorLimits
 from .bus import DBusCallError, add_match, call, connect, writer_of
@@ -174,8 +175,10 @@ class Monitor:
         self._reply_hooks: dict[int, Callable[[Message], None]] = {}
         self._dirty: dict[tuple[str, str], Value] = {}
         self._dispatch_scheduled = False
-        self._callbacks: list[Callable[[Changes], None]] = []
-        self._service_callbacks: list[Callable[[str, ServiceState | None], None]] = []
+        self._callbacks: Callbacks[[Changes]] = Callbacks()
+        self._service_callbacks: Callbacks[[str, ServiceState | None]] = Callbacks()
+        self._crash: Exception | None = None
+        self._life: anyio.CancelScope | None = None
         self._subscriptions: list[Subscription] = []
         self._waiters: list[tuple[str, anyio.Event]] = []
         self._tg: TaskGroup | None = None
@@ -240,12 +243,19 @@ class Monitor:
     # ----------------------------------------------------------------- notifications
 
     def on_change(self, callback: Callable[[Changes], None]) -> None:
-        """Call ``callback(changes)`` with each coalesced batch (once per loop turn at most)."""
-        self._callbacks.append(callback)
+        """Call ``callback(changes)`` with each coalesced batch (once per loop turn at most).
+
+        If it raises, the feature run that registered it fails (see venus_ems.callbacks);
+        registered outside a feature, its exception ends :meth:`run` (the monitor fails).
+        """
+        self._callbacks.add(callback)
 
     def on_service(self, callback: Callable[[str, ServiceState | None], None]) -> None:
-        """Call ``callback(name, state)`` when a service is scanned, ``(name, None)`` when gone."""
-        self._service_callbacks.append(callback)
+        """Call ``callback(name, state)`` when a service is scanned, ``(name, None)`` when gone.
+
+        Exceptions are handled as for :meth:`on_change`.
+        """
+        self._service_callbacks.add(callback)
 
     def subscribe(
         self, services: Iterable[str] | None = None, paths: Iterable[str] | None = None
@@ -312,7 +322,10 @@ class Monitor:
     # ----------------------------------------------------------------- lifecycle
 
     async def run(self, *, task_status: TaskStatus[Monitor] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Discover and scan, report started, then track until cancelled; BusError if bus dies."""
+        """Discover and scan, report started, then track until cancelled.
+
+        Raises BusError if the bus dies, and the exception of a callback that has no owner.
+        """
         async with anyio.create_task_group() as tg:
             self._tg = tg
             self.bus.add_message_handler(self._on_message)
@@ -323,10 +336,14 @@ class Monitor:
                         if self._selection(name) is not False:
                             initial.start_soon(self._discover, name)
                 task_status.started(self)
-                try:
-                    await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
-                except Exception as err:
-                    raise BusError(f"monitor lost the bus: {err}") from err
+                with anyio.CancelScope() as self._life:
+                    if self._crash is None:
+                        try:
+                            await self.bus.wait_for_disconnect()  # type: ignore[no-untyped-call]
+                        except Exception as err:
+                            raise BusError(f"monitor lost the bus: {err}") from err
+                if self._crash is not None:
+                    raise self._crash
                 raise BusError("monitor lost the bus")
             finally:
                 self.bus.remove_message_handler(self._on_message)
@@ -417,8 +434,7 @@ class Monitor:
             state.ready = False
             for path in state.values:
                 self._mark(name, path, None)
-            for cb in self._service_callbacks:
-                self._safe(cb, name, None)
+            self._notify(self._service_callbacks, name, None)
 
     def _current(self, state: ServiceState) -> bool:
         return self._by_name.get(state.name) is state
@@ -549,8 +565,7 @@ class Monitor:
         state.ready = True
         for path, value in state.values.items():
             self._mark(state.name, path, value)
-        for cb in self._service_callbacks:
-            self._safe(cb, state.name, state)
+        self._notify(self._service_callbacks, state.name, state)
         for wanted, event in list(self._waiters):
             if wanted in (state.name, state.device_class):
                 event.set()
@@ -629,17 +644,20 @@ class Monitor:
         changes, self._dirty = self._dirty, {}
         if not changes:
             return
-        for cb in self._callbacks:
-            self._safe(cb, changes)
         for sub in self._subscriptions:
             sub._push(changes)
+        self._notify(self._callbacks, changes)
 
-    @staticmethod
-    def _safe(cb: Callable[..., None], *args: Any) -> None:
+    def _notify(self, callbacks: Callbacks[Any], *args: Any) -> None:
+        """Call back; an owned callback's bug fails its feature, an unowned one the monitor."""
         try:
-            cb(*args)
-        except Exception:  # noqa: BLE001 - one subscriber's bug must not stop the others
-            _LOG.exception("monitor callback %r failed", cb)
+            callbacks.call(*args)
+        except Exception as err:  # noqa: BLE001 - not swallowed: it ends run()
+            _LOG.error("monitor callback failed: the monitor stops", exc_info=err)
+            if self._crash is None:
+                self._crash = err
+            if self._life is not None:
+                self._life.cancel()
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ from typing import Any
 from dbus_fast import Message, Variant
 from dbus_fast.aio import MessageBus
 
+from ..callbacks import Callbacks
 from ..errors import BusError, ConfigError
 from .bus import call
 from .codec import Value, unwrap, wrap
@@ -164,7 +165,7 @@ class SettingsClient:
         """Use ``monitor``'s connection; it must watch ``com.victronenergy.settings``."""
         self._monitor = monitor
         self._paths: set[str] = set()
-        self._callbacks: list[Callable[[str, Value], None]] = []
+        self._callbacks: Callbacks[[str, Value]] = Callbacks()
         monitor.on_change(self._changed)
 
     async def add(self, settings: Iterable[Setting], *, timeout: float = 10.0) -> dict[str, Value]:
@@ -191,14 +192,17 @@ class SettingsClient:
         return await self._monitor.set_value(SETTINGS_SERVICE, path, value)
 
     def on_change(self, callback: Callable[[str, Value], None]) -> None:
-        """Call ``callback(path, value)`` when one of our settings changes (any writer)."""
-        self._callbacks.append(callback)
+        """Call ``callback(path, value)`` when one of our settings changes (any writer).
+
+        Registered by a feature run, it belongs to that run: dropped when the run ends, and
+        its exception fails that feature (venus_ems.callbacks), not the others.
+        """
+        self._callbacks.add(callback)
 
     def _changed(self, changes: Mapping[tuple[str, str], Value]) -> None:
         for (service, path), value in changes.items():
             if service == SETTINGS_SERVICE and path in self._paths:
-                for cb in self._callbacks:
-                    cb(path, value)
+                self._callbacks.call(path, value)
 
 
 def parse_class_instance(text: Any) -> tuple[str, int] | None:

@@ -11,7 +11,11 @@
   not sent yet. Other messages are *events*: they wait in a bounded FIFO (``queue_size``) and
   are sent in order; when it is full the oldest is dropped and counted in
   :attr:`MqttLink.dropped`. Events and state are sent alternately, so neither starves.
-* Handlers may be plain or async callables; an exception in one is logged, never fatal.
+* Handlers may be plain or async callables. A handler belongs to the feature run that
+  subscribed it (:mod:`venus_ems.callbacks`): its exception fails that feature (the supervisor
+  logs it, puts its outputs in their safe state and restarts it) while the link and the other
+  handlers go on; a handler subscribed outside any feature is part of the link, and its
+  exception ends :meth:`MqttLink.run`. Handlers of a run that has ended are dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import aiomqtt
 import anyio
 from anyio.abc import TaskStatus
 
+from ...callbacks import Owner, current_owner
 from ...clock import Clock, RealClock
 from ...errors import ConfigError, DeviceAuthError, DeviceConnectionError, DeviceError
 from ..config import MqttConfig
@@ -133,7 +138,7 @@ class MqttLink:
         self._prefix = settings.topic_prefix
         self._outbox: deque[_Outgoing] = deque()
         self._wakeup = anyio.Event()
-        self._subs: dict[str, list[Handler]] = {}
+        self._subs: dict[str, list[tuple[Handler, Owner | None]]] = {}
         self._rings: dict[str, deque[dict[str, str]]] = {}
         self._retained: dict[str, _Outgoing] = {}  # topic -> latest retained message
         self._dirty: dict[str, None] = {}  # retained topics to send, oldest change first
@@ -225,7 +230,7 @@ class MqttLink:
         """Call ``handler`` for every message on ``topic_filter``, across reconnects."""
         check_topic_filter(topic_filter)
         handlers = self._subs.setdefault(topic_filter, [])
-        handlers.append(handler)
+        handlers.append((handler, current_owner()))
         client = self._client
         if len(handlers) == 1 and client is not None:
             try:
@@ -237,9 +242,10 @@ class MqttLink:
     async def unsubscribe(self, topic_filter: str, handler: Handler) -> None:
         """Stop calling ``handler`` for ``topic_filter``; ValueError if it was not subscribed."""
         handlers = self._subs.get(topic_filter, [])
-        if handler not in handlers:
+        entry = next((e for e in handlers if e[0] == handler), None)
+        if entry is None:
             raise ValueError(f"{handler!r} is not subscribed to {topic_filter}")
-        handlers.remove(handler)
+        handlers.remove(entry)
         if handlers:
             return
         del self._subs[topic_filter]
@@ -398,12 +404,32 @@ class MqttLink:
             await self._dispatch(msg)
 
     async def _dispatch(self, msg: MqttMessage) -> None:
-        """Call each matching handler; a failing handler is logged and the others still run."""
+        """Call each matching handler; a failing one fails its owner, the others still run.
+
+        Raises the exception of a handler without an owner (after the others ran).
+        """
+        unowned: Exception | None = None
         for topic_filter, handlers in list(self._subs.items()):
             if not topic_matches(topic_filter, msg.topic):
                 continue
-            for handler in list(handlers):
-                await _call(handler, msg)
+            for entry in list(handlers):
+                handler, owner = entry
+                if owner is not None and not owner.active:
+                    if owner.ended and entry in handlers:
+                        handlers.remove(entry)  # its run ended without unsubscribing
+                    continue
+                try:
+                    result: Any = handler(msg)
+                    if inspect.isawaitable(result):
+                        await result
+                except Exception as err:  # noqa: BLE001 - handed to its owner or raised below
+                    if owner is None:
+                        unowned = unowned or err
+                    else:
+                        owner.fail(err)
+        if unowned is not None:
+            _LOG.error("MQTT handler failed on %s: the link stops", msg.topic, exc_info=unowned)
+            raise unowned
 
 
 async def _until_lost(
@@ -418,13 +444,3 @@ async def _until_lost(
     except aiomqtt.MqttError as err:
         lost_by.append(err)
         scope.cancel()
-
-
-async def _call(handler: Handler, msg: MqttMessage) -> None:
-    """Run one handler; its exception is logged with the traceback and swallowed."""
-    try:
-        result: Any = handler(msg)
-        if inspect.isawaitable(result):
-            await result
-    except Exception:  # noqa: BLE001 - a feature's bug must not take the MQTT link down
-        _LOG.exception("MQTT handler %r failed on %s", handler, msg.topic)
