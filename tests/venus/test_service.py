@@ -7,6 +7,7 @@ import pytest
 from dbus_fast import Message, MessageType, Variant
 from venus_helpers import BUSITEM, dbus_send, make_grid_service
 
+from venus_ems.callbacks import Owner
 from venus_ems.errors import BusError
 from venus_ems.venus import DBusCallError, PathSpec, SetResult
 from venus_ems.venus.bus import add_match, connect
@@ -179,6 +180,24 @@ async def test_crashing_write_handler_rejects_and_service_survives(bus_address, 
         assert svc["/Fragile"] == 1
         (v,) = await recorder.call(NAME, "/Ac/Power", "GetValue")
         assert v.value == 120.0
+
+
+async def test_a_write_handler_bug_fails_the_feature_run_that_added_it(bus_address, recorder):
+    def boom(path, value):
+        raise RuntimeError("bug in a feature's handler")
+
+    owner = Owner("some_feature")
+    async with make_grid_service(bus_address) as svc:
+        with owner.running() as scope:
+            svc.add_path("/Owned", 1, PathSpec("i", writable=True), on_write=boom)
+            (code,) = await recorder.call(NAME, "/Owned", "SetValue", "v", [Variant("i", 2)])
+            assert code == SetResult.REJECTED
+            await anyio.sleep_forever()  # the failed handler cancels the run
+        assert scope.cancelled_caught
+        assert isinstance(owner.error, RuntimeError)
+        assert svc["/Owned"] == 1
+        (v,) = await recorder.call(NAME, "/Ac/Power", "GetValue")
+        assert v.value == 120.0  # the service itself carries on
 
 
 async def test_unknown_paths_and_methods_are_dbus_errors(bus_address, recorder):

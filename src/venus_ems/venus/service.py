@@ -27,6 +27,7 @@ from dbus_fast import DBusError, Message, MessageType, NameFlag, RequestNameRepl
 from dbus_fast.aio import MessageBus
 from dbus_fast.validators import is_bus_name_valid
 
+from ..callbacks import Owner, current_owner
 from ..errors import BusError
 from .bus import BusWriter, connect, writer_of
 from .codec import (
@@ -131,9 +132,14 @@ class Service(DeviceRegistration):
     ) -> None:
         """Add a leaf; after registration it is announced in an ItemsChanged. ValueError if bad.
 
-        ``on_write(path, value)`` runs for accepted bus writes and returns False to reject.
-        With ``announce=False`` the caller sends its own signal (see :meth:`send_properties`).
+        ``on_write(path, value)`` runs for accepted bus writes and returns False to reject; a bug
+        in it belongs to the feature run that added the path (:mod:`venus_ems.callbacks`): the
+        write is refused and that run fails. With ``announce=False`` the caller sends its own
+        signal (see :meth:`send_properties`).
         """
+        owner = current_owner()
+        if on_write is not None and owner is not None:
+            on_write = _owned(on_write, owner)
         item = self._tree.add(path, spec, value, on_write)
         if announce:
             self._changed(item.path, item, batched=True)
@@ -473,7 +479,7 @@ class Service(DeviceRegistration):
                 return SetResult.REJECTED
             if item.on_write is not None and not item.on_write(item.path, value):
                 return SetResult.REJECTED
-        except Exception:  # noqa: BLE001 - a peer's write must not kill the service
+        except Exception:  # noqa: BLE001 - refused here; an owned handler's run fails too
             _LOG.exception("%s%s: write handler failed for %r", self.name, item.path, value)
             return SetResult.REJECTED
         if item.path in self._tree.items and item.set(value):
@@ -482,6 +488,19 @@ class Service(DeviceRegistration):
             if setting is not None:
                 self._store_setting(setting, value)
         return SetResult.OK
+
+
+def _owned(fn: Callable[[str, Any], bool], owner: Owner) -> Callable[[str, Any], bool]:
+    """``fn`` whose exceptions also fail the feature run ``owner`` (then propagate)."""
+
+    def call(path: str, value: Any) -> bool:
+        try:
+            return fn(path, value)
+        except Exception as err:
+            owner.fail(err)
+            raise
+
+    return call
 
 
 def _within(value: float, lo: float | None, hi: float | None) -> bool:
