@@ -200,6 +200,7 @@ def test_published_values_never_go_back_whatever_kills_the_process(steps):
             ">= 0",
         ),
         (json.dumps({"format": FORMAT, "version": 1, "counters": [], "raw": {}}), "not an object"),
+        ("[" * 200_000 + "]" * 200_000, "corrupt"),  # hostile nesting: RecursionError inside
     ],
 )
 def test_a_bad_counter_file_is_kept_aside_and_reported(tmp_path, text, why):

@@ -249,7 +249,7 @@ class CounterFile:
             return LoadResult(None, self._set_aside(f"cannot read {self.path}: {err}"))
         try:
             return LoadResult(EnergyCounters.from_json(json.loads(text)))
-        except (TypeError, ValueError) as err:
+        except (TypeError, ValueError, RecursionError) as err:  # nested too deep: corrupt too
             return LoadResult(None, self._set_aside(f"{self.path} is corrupt ({err})"))
 
     def _set_aside(self, problem: str) -> str:

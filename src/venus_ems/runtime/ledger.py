@@ -118,7 +118,7 @@ class OutputLedger:
                 if file.stat().st_size > _MAX_FILE:
                     raise ValueError("too large")
                 entry = _check(json.loads(file.read_text(encoding="utf-8")))
-            except (OSError, ValueError, TypeError) as err:
+            except (OSError, ValueError, TypeError, RecursionError) as err:
                 _LOG.warning("output ledger: %s is unusable (%s); removing it", file, err)
                 with contextlib.suppress(OSError):
                     file.unlink()
