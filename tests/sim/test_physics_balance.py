@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -169,3 +170,25 @@ def test_balance_holds_over_a_full_scenario_day():
     sources = e.grid_import_kwh - e.grid_export_kwh + pv_array_kwh + e.pv_ac_kwh
     sinks = e.consumption_kwh + e.losses_kwh
     assert abs(sources - sinks - stored_kwh) < 1e-3
+
+
+def test_an_islanded_multi_on_an_empty_battery_shuts_down_instead_of_overdrawing():
+    """Regression (hypothesis found it): the no-load loss took an empty battery below 0 %."""
+    base = SiteParams()
+    params = replace(
+        base,
+        battery=replace(base.battery, capacity_ah=1.0, initial_soc=0.0,
+                        max_charge_current_a=0.0, max_discharge_current_a=0.0),
+        multi=replace(base.multi, phases=1, efficiency=1.0, time_constant_s=0.0),
+        house_load_position=AC_OUT,
+    )  # fmt: skip
+    site = Site(params)
+    site.set_inputs([300.0], 0.0, 0.0)
+    site.set_vebus_mode(2)  # inverter only: islanded
+    for _ in range(5):
+        flows = site.step(0.1)
+        assert site.battery.soc >= 0.0
+        assert flows.storage_w == 0.0
+        assert site.multi.starved
+        assert abs(flows.residual_w) <= 1e-9
+    assert site.house_served_w == [0.0]  # the house went without

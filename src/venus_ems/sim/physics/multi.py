@@ -49,6 +49,8 @@ class Multi:
         self._rng = rng
         n = params.phases
         self.mode = MODE_ON
+        self.starved = False
+        """Islanded on an empty battery: shut down (no output, no no-load loss) for this step."""
         self.target_w = [0.0] * n
         self._lag_w = [0.0] * n
         self._noise = [0.0] * n
@@ -140,7 +142,7 @@ class Multi:
 
     def idle_w(self) -> float:
         """No-load loss W per phase unit (0 when off)."""
-        return self.params.idle_power_w if self.mode != MODE_OFF else 0.0
+        return self.params.idle_power_w if self.mode != MODE_OFF and not self.starved else 0.0
 
     def settle(self, dt: float) -> float:
         """Count energies after the DC solve; returns the conversion loss W (idle included)."""

@@ -133,6 +133,7 @@ class Site(SiteWrites):
         m = self.multi
         bat = self.battery
         island = m.mode == MODE_INVERTER_ONLY
+        m.starved = False
         live_out = m.output_live and not (island and bat.soc <= 0.05)
         zero = [0.0] * n
         self.load_in_w, self.load_out_w = list(zero), list(zero)
@@ -241,6 +242,11 @@ class Site(SiteWrites):
             m.island(self._acout_net())
             multi_dc = m.dc_total() - idle_dc
             batt = mppt_out + multi_dc - micro_dc
+        if island and batt < -hard - 1e-9 and idle_dc > 0:
+            m.starved = True  # low-battery shutdown: not even the no-load loss can be paid
+            idle_dc = 0.0
+            multi_dc = m.dc_total()
+            batt = mppt_out + multi_dc - micro_dc
 
         pv_dc = 0.0
         if solar is not None:
@@ -311,13 +317,21 @@ class Site(SiteWrites):
         self._fill_producers()
 
     def _island_shed(self, shortfall_dc: float, dt: float) -> None:
-        """Islanded and the battery is empty: house load on AC-out goes unserved."""
+        """Islanded and the battery is empty: AC-out load goes unserved, the house's first."""
         shortfall_ac = shortfall_dc * self.params.multi.efficiency
         for i in range(self.phases):
             if self.params.house_load_position == AC_IN or shortfall_ac <= 0:
                 break
             cut = min(shortfall_ac, self.house_served_w[i])
             self.house_served_w[i] -= cut
+            self.load_out_w[i] -= cut
+            shortfall_ac -= cut
+            self.unserved_kwh += cut * dt / _J_PER_KWH
+        for i in range(self.phases):  # then whatever else draws on AC-out (relays, heater, EV)
+            if shortfall_ac <= 0:
+                break
+            house = self.house_served_w[i] if self.params.house_load_position != AC_IN else 0.0
+            cut = min(shortfall_ac, max(self.load_out_w[i] - house, 0.0))
             self.load_out_w[i] -= cut
             shortfall_ac -= cut
             self.unserved_kwh += cut * dt / _J_PER_KWH
