@@ -27,6 +27,7 @@ from .errors import ConfigError, EmsError
 if TYPE_CHECKING:
     from .runtime.config import Config
 from .clock import Clock, RealClock, ScaledClock
+from .install.commands import COMMANDS, add_commands, run_command
 from .venus import open_monitor
 from .venus.daemon import PrivateBus
 
@@ -51,6 +52,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--dry-run", action="store_true", help="log what would be written, write nothing"
+    )
+    run.add_argument(
+        "--log-to-stderr",
+        action="store_true",
+        help="log to stderr only, for a supervisor's logger (multilog on a GX)",
     )
 
     check = sub.add_parser("check-config", help="validate a config file (exit 0 or 2)")
@@ -82,6 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--start", default="11:00", help="time of day to start at (HH:MM)")
     demo.add_argument("--speed", type=float, default=1.0, help="time factor (1 = real time)")
     demo.add_argument("--bus", help="bus address (default: start a private dbus-daemon)")
+    add_commands(sub)
     return p
 
 
@@ -109,7 +116,8 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(
         "DEBUG" if args.verbose else general.log_level,
         general.log_path,
-        console=general.log_console,
+        console=general.log_console or args.log_to_stderr,
+        to_file=not args.log_to_stderr,
         secrets=config.secret_values(),
         backups=general.log_backups,
     )
@@ -241,6 +249,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _with_bus(args.bus, _sim, args, _sim_clock(args.speed))
         if args.command == "demo":
             return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))
+        if args.command in COMMANDS:
+            return run_command(args)
     except KeyboardInterrupt:
         return EXIT_OK
     except ConfigError as err:
