@@ -18,8 +18,8 @@ from pathlib import Path
 
 import anyio
 import pytest
+from gx_helpers import clean_python, daemon_env, make_gx_root
 
-from conftest import clean_python, daemon_env, make_gx_root
 from venus_ems.errors import BusError
 from venus_ems.install.layout import find_installed
 from venus_ems.install.service import supervised, svstat

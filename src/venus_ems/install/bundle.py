@@ -42,7 +42,7 @@ from .wheels import (
     read_pins,
 )
 
-__all__ = ["GROUPS", "MAX_BYTES", "build", "main"]
+__all__ = ["BUILD_ONLY", "GROUPS", "MAX_BYTES", "build", "main"]
 
 GROUPS = {"dbus-fast": "dbus-fast", "aiohttp": "aiohttp"}
 """Group name -> the distribution whose version decides whether the image's copy is used."""
@@ -221,9 +221,15 @@ def _merge(source: Path, dest: Path) -> None:
             shutil.copyfile(item, target)
 
 
+BUILD_ONLY = ("install/bundle.py", "install/wheels.py")
+"""Modules that build bundles (they need ``packaging``): not shipped."""
+
+
 def _copy_package(src: Path, dest: Path, version: str) -> None:
-    """Our package, without byte-code, plus a minimal dist-info."""
+    """Our package without byte-code and build-only modules, plus a minimal dist-info."""
     shutil.copytree(src, dest, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for rel in BUILD_ONLY:
+        (dest / rel).unlink()
     info = dest.parent / f"venus_ems-{version}.dist-info"
     info.mkdir()
     (info / "METADATA").write_text(

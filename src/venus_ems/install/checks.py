@@ -151,7 +151,15 @@ def _ess_mode(state: int | None) -> str:
     return "Optimized (without BatteryLife)" if state >= 10 else "Optimized (with BatteryLife)"
 
 
-_HUB4 = {1: "phase compensation (total)", 2: "per phase", 3: "external control"}
+_HUB4 = {1: "Hub4Mode 1 (total of phases)", 2: "Hub4Mode 2 (per phase)", 3: "Hub4Mode 3 (external)"}
+
+
+def _short(text: str, width: int = 100) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _num(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, (int, float)) else "?"
 
 
 def ess_checks(f: Facts) -> Iterator[Check]:
@@ -172,10 +180,10 @@ def ess_checks(f: Facts) -> Iterator[Check]:
         mode = _ess_mode(state)
         feed = f.setting("/Settings/CGwacs/MaxFeedInPower")
         text = (
-            f"{mode}; Hub4Mode {hub4} ({_HUB4.get(hub4 or 0, '?')}); "
-            f"grid setpoint {f.setting('/Settings/CGwacs/AcPowerSetPoint')} W; feed-in limit "
-            f"{'none' if feed in (None, -1) else f'{feed} W'}; minimum SoC "
-            f"{f.setting('/Settings/CGwacs/BatteryLife/MinimumSocLimit')} %"
+            f"{mode}, {_HUB4.get(hub4 or 0, '?')}; setpoint "
+            f"{_num(f.setting('/Settings/CGwacs/AcPowerSetPoint'))} W, feed-in limit "
+            f"{'none' if feed in (None, -1) else f'{_num(feed)} W'}, minimum SoC "
+            f"{_num(f.setting('/Settings/CGwacs/BatteryLife/MinimumSocLimit'))} %"
         )
         level = OK
         if hub4 == 3 and f.ess_method != "mode3":
@@ -285,8 +293,12 @@ def feature_checks(f: Facts) -> Iterator[Check]:
         running.add(name)
         error = status.get(f"{base}/LastError") or ""
         restarts = status.get(f"{base}/Restarts") or 0
+        decision = str(status.get(f"{base}/Decision") or "")
+        reasons = str(status.get(f"{base}/Reasons") or "")
+        if reasons:
+            decision += f" ({reasons})"
         text = f"{value}" + (f", {restarts} restarts" if restarts else "")
-        text += f": {error}" if error else ""
+        text += f": {error}" if error else (f": {_short(decision)}" if decision else "")
         level = {"running": OK, "failed": FAIL, "stopped": FAIL}.get(str(value), WARN)
         yield Check(level, f"feature {name}", text)
     stale = sorted(set(f.enabled) ^ running) if f.config_error is None else []
