@@ -112,6 +112,21 @@ def check_imports(package: str = "venus_ems") -> list[str]:
     return failures
 
 
+def _no_pydantic_plugins() -> None:
+    """Give pydantic a plugin loader that finds none (a bundle has no plugins).
+
+    pydantic searches every installed distribution's entry points for plugins, importing
+    importlib.metadata, email, zipfile and csv to do so (about 1 MB). ``PYDANTIC_DISABLE_PLUGINS``
+    (set too) is the documented switch; it skips the search but not those imports.
+    """
+    import types  # noqa: PLC0415
+
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    loader = types.ModuleType("pydantic.plugin._loader")
+    loader.get_plugins = lambda: ()  # type: ignore[attr-defined]
+    sys.modules.setdefault("pydantic.plugin._loader", loader)
+
+
 def _site_dirs() -> list[str]:
     """The system site-packages, or ``$VENUS_EMS_SITE_DIRS`` (``:``-separated; tests)."""
     override = os.environ.get("VENUS_EMS_SITE_DIRS")
@@ -125,7 +140,7 @@ def main(argv: list[str]) -> int:
     bundle = json.loads((HERE / "bundle.json").read_text(encoding="utf-8"))
     paths, chosen = choose_paths(bundle, HERE, _site_dirs())
     sys.path[:0] = [p for p in paths if p not in sys.path]
-    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+    _no_pydantic_plugins()
     os.environ["VENUS_EMS_BUNDLE"] = str(HERE)
     os.environ["VENUS_EMS_PACKAGES"] = ", ".join(f"{g} {c}" for g, c in chosen.items())
     if argv[:1] == ["--check"]:

@@ -81,12 +81,16 @@ def build(
     from_env: bool = False,
     version: str | None = None,
     compresslevel: int = 9,
+    host_pure: tuple[str, ...] = ("dbus-fast",),
     say: Callable[[str], None] = print,
 ) -> Path:
-    """Build the bundle for ``arch`` (``host`` with ``from_env``) into ``out``; its path."""
+    """Build the bundle for ``arch`` (``host`` with ``from_env``) into ``out``; its path.
+
+    ``host_pure``: distributions a host bundle ships without compiled modules (as on armv7).
+    """
     project = _project(repo)
     version = version or project["version"]
-    platform = host_platform() if arch == "host" else GX_PLATFORMS[arch]
+    platform = host_platform(pure=host_pure) if arch == "host" else GX_PLATFORMS[arch]
     top = f"venus-ems-{version}"
     stage = out / f".stage-{platform.arch}" / top
     shutil.rmtree(stage.parent, ignore_errors=True)

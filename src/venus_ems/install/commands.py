@@ -7,11 +7,6 @@ nothing for them.
 from __future__ import annotations
 
 import argparse
-import io
-import os
-import subprocess
-import tarfile
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +80,12 @@ def _install(args: argparse.Namespace) -> int:
 
 def _run_bundle(bundle: Path, args: argparse.Namespace) -> int:
     """Unpack a .run (or .tar.gz) file and run *its* install.sh with our options."""
+    import io  # noqa: PLC0415 - `venus-ems run` never needs these
+    import os  # noqa: PLC0415
+    import subprocess  # noqa: PLC0415
+    import tarfile  # noqa: PLC0415
+    import tempfile  # noqa: PLC0415
+
     data = bundle.read_bytes()
     if data.startswith(b"#!"):
         skip = next(
