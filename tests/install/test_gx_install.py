@@ -211,7 +211,8 @@ async def test_uninstall_removes_every_trace_and_purge_the_config_too(
     assert await published_version(sim_bus) == "0.1.0"
     service = layout.service
 
-    bin_ = layout.bin
+    bin_ = root / "data" / "venus-ems" / "venus-ems"  # the one path on both layouts
+    assert bin_.resolve() == layout.bin.resolve()
     out = await anyio.to_thread.run_sync(
         lambda: subprocess.run(
             [str(bin_), "uninstall", "--root", str(root)],

@@ -281,6 +281,9 @@ def _write_service(layout: Layout, python: str, created: list[str]) -> bool:
     )
     launcher = layout.current / "launch.py"
     write_executable(layout.bin, f'#!/bin/sh\nexec "{python}" -I -S "{launcher}" "$@"\n')
+    if layout.command != layout.bin and not layout.command.is_symlink():
+        layout.command.parent.mkdir(parents=True, exist_ok=True)
+        _relink(layout.command, layout.bin)
     write_executable(layout.boot_script, boot_script(layout))
     return changed
 

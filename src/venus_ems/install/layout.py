@@ -6,7 +6,8 @@ Code (replaced on upgrade) and user data (kept) are apart:
   link), else ``/data/venus-ems``; inside it ``versions/<version>-<build>/``, the ``current``
   and ``previous`` links, ``service/`` (daemontools ``run`` and ``log/run``), ``bin/venus-ems``,
   ``boot.sh`` and ``install.json``;
-* data: ``/data/venus-ems/config.toml`` and ``/data/venus-ems/state/`` (on both layouts);
+* data: ``/data/venus-ems/config.toml`` and ``/data/venus-ems/state/`` (on both layouts), and
+  ``/data/venus-ems/venus-ems``, a link to ``bin/venus-ems``;
 * ``/service/venus-ems`` -> the service directory, re-linked at boot by ``/data/rc.local``;
 * ``/var/log/venus-ems``: multilog's directory.
 """
@@ -85,6 +86,11 @@ class Layout:
     def bin(self) -> Path:
         """``bin/venus-ems``: the command line of the current build."""
         return self.code / "bin" / NAME
+
+    @property
+    def command(self) -> Path:
+        """``/data/venus-ems/venus-ems``: the same command, at one path on both layouts."""
+        return self.home / NAME
 
     @property
     def boot_script(self) -> Path:

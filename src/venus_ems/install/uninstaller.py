@@ -47,6 +47,8 @@ def uninstall(root: Path, *, purge: bool = False, say: Callable[[str], None] = p
         return 1
     if layout.apps:
         layout.apps_enabled.unlink(missing_ok=True)
+    if layout.command.is_symlink():
+        layout.command.unlink()
     shutil.rmtree(layout.log_dir, ignore_errors=True)
     if layout.code != layout.home:
         shutil.rmtree(layout.code, ignore_errors=True)
