@@ -29,6 +29,7 @@ from .rclocal import add_hook, hook_line
 from .service import (
     boot_script,
     log_run_script,
+    missing_tools,
     run_script,
     svc,
     svstat,
@@ -80,7 +81,7 @@ def install(opts: InstallOptions, say: Say = print) -> int:
         say(f"venus-ems install: {err}")
         return EXIT_REFUSED
     target = read_target(opts.root, uname=opts.uname)
-    refused = refusals(target, arch=bundle["arch"], python=bundle["python"])
+    refused = refusals(target, arch=bundle["arch"], python=bundle["python"]) + missing_tools()
     if refused:
         for line in refused:
             say(f"venus-ems install: refused: {line}")
@@ -162,7 +163,7 @@ def _switch_and_start(
     for line in log_tail(layout.log_dir, 15):
         say(f"  log: {line}")
     if running is None or running == name:
-        svc(layout.service, "-d")
+        _svc_quietly(layout.service, "-d")
         say(
             f"venus-ems is installed but stopped; fix the problem above, then "
             f"`svc -u {layout.service_link}`"
@@ -189,7 +190,7 @@ def _roll_back(
     shutil.rmtree(layout.versions / failed, ignore_errors=True)
     old_version = read_bundle(layout.versions / back_to)["version"]
     old_pid = svstat(layout.service).pid
-    svc(layout.service, "-u", "-t")
+    _svc_quietly(layout.service, "-u", "-t")
     health = _health(layout, old_version, bus, opts, old_pid=old_pid, settle_s=opts.settle_s)
     state = "running again" if health.ok else f"NOT healthy either: {health.detail}"
     say(f"rolled back to venus-ems {old_version} ({back_to}): {state}")
@@ -226,8 +227,16 @@ def _start(layout: Layout) -> int | None:
         return None
     status = svstat(layout.service)
     if status.supervised:
-        svc(layout.service, "-u", "-t")
+        _svc_quietly(layout.service, "-u", "-t")
     return status.pid
+
+
+def _svc_quietly(directory: Path, *flags: str) -> None:
+    """``svc``; a supervise that is not running is what the health check then reports."""
+    try:
+        svc(directory, *flags)
+    except subprocess.CalledProcessError:
+        pass
 
 
 def _place(source: Path, dest: Path, created: list[str], root: Path, say: Say) -> bool:

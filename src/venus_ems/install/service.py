@@ -24,6 +24,7 @@ __all__ = [
     "SvStatus",
     "boot_script",
     "log_run_script",
+    "missing_tools",
     "run_script",
     "supervised",
     "svc",
@@ -50,6 +51,13 @@ def tool(name: str) -> str:
     if found is None:
         raise FileNotFoundError(f"{name} not found: daemontools is not installed")
     return found
+
+
+def missing_tools() -> list[str]:
+    """A message per daemontools program we need that is not installed."""
+    needed = ("svscan", "supervise", "svc", "svstat", "svok", "multilog")
+    gone = [n for n in needed if not shutil.which(n) and not Path(f"/usr/bin/{n}").exists()]
+    return [f"daemontools is not installed (missing: {' '.join(gone)})"] if gone else []
 
 
 def _q(path: Path | str) -> str:
