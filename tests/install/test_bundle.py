@@ -261,3 +261,17 @@ def test_gx_bundle(gx_bundles, tmp_path, arch):
     for py in (top / "lib" / "venus_ems").rglob("*.py"):
         missing = imported_tops(py.read_text()) - shipped - set(sys.stdlib_module_names)
         assert not missing, f"{py.relative_to(top)} imports {missing}"
+
+
+def test_venus_ems_install_file_runs_the_files_own_installer(bundles, tmp_path):
+    root = make_gx_root(tmp_path / "gx", "v3.50")
+    out = subprocess.run(
+        [sys.executable, "-m", "venus_ems.cli", "install", str(bundles["v1"]), "--root", str(root)],
+        capture_output=True,
+        text=True,
+        env=daemon_env(),
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "Venus OS v3.50 is too old" in out.stderr  # said by the bundle's own install.sh

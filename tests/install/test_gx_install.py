@@ -240,3 +240,26 @@ async def test_uninstall_removes_every_trace_and_purge_the_config_too(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert tree(root) == before
+
+
+async def test_a_first_install_that_does_not_come_up_is_stopped_not_left_crash_looping(
+    bundles, sim_bus, svscan, tmp_path
+):
+    root = make_gx_root(tmp_path / "gx", "v3.70")
+    write_config(root, sim_bus)
+    svscan(root, daemon_env())
+    bad = await run_bundle(bundles["bad"], root, sim_bus)
+    assert bad.returncode == 1
+    assert "crash loop" in bad.stdout
+    assert "installed but stopped" in bad.stdout
+    layout = find_installed(root)
+    assert layout is not None
+    assert (layout.service / "down").exists()  # not started at the next boot either
+    assert svstat(layout.service).supervised
+    # stopped, and still down 2 s later (supervise would have restarted it within 1 s)
+    await until(lambda: not (s := svstat(layout.service)).up and s.seconds >= 2, timeout=10)
+    # fixed (here: a good build), installed again: the down file goes, the daemon runs
+    good = await run_bundle(bundles["v1"], root, sim_bus)
+    assert good.returncode == 0, good.stdout + good.stderr
+    assert not (layout.service / "down").exists()
+    assert await published_version(sim_bus) == "0.1.0"

@@ -152,6 +152,7 @@ def _switch_and_start(
     if running is not None and running != name:
         _relink(layout.previous, Path("versions") / running)
     _relink(layout.current, Path("versions") / name)
+    (layout.service / "down").unlink(missing_ok=True)
     old_pid = _start(layout)
     say(f"starting venus-ems {version} ({name}); waiting up to {opts.timeout_s:g} s")
     health = _health(layout, version, bus, opts, old_pid=old_pid, settle_s=opts.settle_s)
@@ -163,10 +164,11 @@ def _switch_and_start(
     for line in log_tail(layout.log_dir, 15):
         say(f"  log: {line}")
     if running is None or running == name:
+        (layout.service / "down").write_text("")  # not started at boot either, no crash loop
         _svc_quietly(layout.service, "-d")
         say(
-            f"venus-ems is installed but stopped; fix the problem above, then "
-            f"`svc -u {layout.service_link}`"
+            "venus-ems is installed but stopped; fix the problem above (often "
+            f"{layout.config}), then run the installer again"
         )
         return EXIT_FAILED
     return _roll_back(layout, name, running, before, bus, opts, say)
