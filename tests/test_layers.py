@@ -2,7 +2,9 @@
 
 Layers, top to bottom (an arrow may only point down)::
 
+    launch               a bundle's entry point: sets sys.path, then runs cli (nothing imports it)
     cli, daemon          wire everything together
+    install              bundle, install/uninstall on a GX, doctor (used by cli only)
     features             one module per user-facing feature
     runtime              feature contract, supervisor, actuators, config, status, MQTT link
     control | devices | venus      pure cores | device drivers | the D-Bus layer
@@ -24,20 +26,43 @@ SRC = Path(__file__).parents[1] / "src" / "venus_ems"
 LEAVES = {"clock", "errors", "callbacks", "__init__"}
 _OURS = {
     "clock", "errors", "callbacks", "control", "venus", "devices", "runtime", "features", "sim",
-    "web", "cli", "daemon",
+    "web", "cli", "daemon", "install", "launch",
 }  # fmt: skip
 # layer -> layers it must never import (``venus_ems.<layer>``)
 FORBIDDEN = {
-    "clock": {"control", "venus", "devices", "runtime", "features", "sim", "web", "cli", "daemon"},
-    "errors": {"control", "venus", "devices", "runtime", "features", "sim", "web", "cli", "daemon"},
+    "clock": _OURS - {"clock"},
+    "errors": _OURS - {"errors"},
     "callbacks": _OURS - {"callbacks"},
     "control": _OURS - {"control", "errors"},
-    "venus": {"features", "control", "devices", "runtime", "sim", "web", "cli", "daemon"},
-    "devices": {"features", "venus", "runtime", "control", "sim", "web", "cli", "daemon"},
-    "runtime": {"features", "sim", "web", "cli", "daemon"},
-    "features": {"sim", "web", "cli", "daemon"},
-    "daemon": {"sim", "web", "cli"},
-    "web": {"devices", "cli", "sim"},
+    "venus": {
+        "features",
+        "control",
+        "devices",
+        "runtime",
+        "sim",
+        "web",
+        "cli",
+        "daemon",
+        "install",
+        "launch",
+    },
+    "devices": {
+        "features",
+        "venus",
+        "runtime",
+        "control",
+        "sim",
+        "web",
+        "cli",
+        "daemon",
+        "install",
+        "launch",
+    },
+    "runtime": {"features", "sim", "web", "cli", "daemon", "install", "launch"},
+    "features": {"sim", "web", "cli", "daemon", "install", "launch"},
+    "daemon": {"sim", "web", "cli", "install", "launch"},
+    "web": {"devices", "cli", "sim", "install", "launch"},
+    "install": {"features", "sim", "web", "cli", "daemon", "devices", "control", "launch"},
 }
 
 

@@ -31,6 +31,7 @@ from .errors import ConfigError, EmsError
 if TYPE_CHECKING:
     from .runtime.config import Config
 from .clock import Clock, RealClock, ScaledClock
+from .install.commands import COMMANDS, add_commands, run_command
 from .venus import open_monitor
 from .venus.daemon import PrivateBus
 
@@ -55,6 +56,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument(
         "--dry-run", action="store_true", help="log what would be written, write nothing"
+    )
+    run.add_argument(
+        "--log-to-stderr",
+        action="store_true",
+        help="log to stderr only, for a supervisor's logger (multilog on a GX)",
     )
 
     check = sub.add_parser("check-config", help="validate a config file (exit 0 or 2)")
@@ -126,6 +132,8 @@ def _parser() -> argparse.ArgumentParser:
     fault.add_argument(
         "--set", action="append", default=[], metavar="NAME=VALUE", help="a fault parameter"
     )
+
+    add_commands(sub)
     return p
 
 
@@ -153,7 +161,8 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(
         "DEBUG" if args.verbose else general.log_level,
         general.log_path,
-        console=general.log_console,
+        console=general.log_console or args.log_to_stderr,
+        to_file=not args.log_to_stderr,
         secrets=config.secret_values(),
         backups=general.log_backups,
     )
@@ -353,6 +362,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))
         if args.command == "sim-fault":
             return _sim_fault(args)
+        if args.command in COMMANDS:
+            return run_command(args)
     except KeyboardInterrupt:
         return EXIT_OK
     except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - every end has an exit code

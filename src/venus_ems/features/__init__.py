@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..runtime.config import Config
 from ..runtime.feature import Feature
+from ..runtime.imports import defer_default_ca
 
 __all__ = ["LIST_TABLES", "REGISTRY", "create_features"]
 
@@ -37,5 +38,10 @@ def _factory(target: str) -> Callable[[Any], Feature]:
 
 
 def create_features(config: Config) -> list[tuple[str, Feature]]:
-    """(name, feature) for every enabled feature, in start order; ConfigError if unavailable."""
+    """(name, feature) for every enabled feature, in start order; ConfigError if unavailable.
+
+    aiohttp, which features import, is loaded without its default CA bundle (see
+    :mod:`venus_ems.runtime.imports`).
+    """
+    defer_default_ca()
     return [(name, _factory(type(item).feature)(item)) for name, item in config.enabled_items()]
