@@ -19,6 +19,7 @@ claiming the last one (so missing readings keep the cap, as the cap core does).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -98,8 +99,8 @@ def loss_ratio(dc_power_w: float | None, output_w: Sequence[float]) -> float:
 def max_discharge_power_w(
     cap_w: float, output_w: Sequence[float], dc_power_w: float | None
 ) -> float:
-    """MaxDischargePower (W, whole) that keeps the AC output at about ``cap_w`` (W >= 0)."""
-    return float(round(cap_w * loss_ratio(dc_power_w, output_w)))
+    """MaxDischargePower (W, whole, rounded down: never above the cap) for ``cap_w`` AC (W >= 0)."""
+    return float(math.floor(cap_w * loss_ratio(dc_power_w, output_w)))
 
 
 def cap_setpoint_w(
