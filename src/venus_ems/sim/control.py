@@ -10,7 +10,9 @@ taken ``offline`` and brought back::
                                  or a query string ?mode=slow&slow_s=5 (POST works too)
 
 Answers are JSON; a bad device is 404, a bad mode or parameter 400 with ``{"error": ...}``.
-Fault modes and parameters are those of :mod:`venus_ems.sim.devices.faults`.
+Fault modes and parameters are those of :mod:`venus_ems.sim.devices.faults` for the HTTP
+emulators; a device with modes of its own (the Wattpilot websocket,
+:mod:`venus_ems.sim.devices.wattpilot_faults`) lists them under its ``modes``.
 """
 
 from __future__ import annotations
@@ -18,15 +20,40 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 
 from ..errors import ConfigError
-from .devices.faults import FAULT_MODES, FAULT_PARAMS, EmulatorServer
+from .devices.faults import FAULT_MODES, FAULT_PARAMS
 
-__all__ = ["FaultControl", "fault_request"]
+__all__ = ["FaultControl", "FaultTarget", "fault_request"]
+
+
+class _FaultSettings(Protocol):
+    def configure(self, mode: str | None = None, /, **params: object) -> None: ...
+
+    def describe(self) -> dict[str, object]: ...
+
+
+class FaultTarget(Protocol):
+    """An emulator the control can drive: its URL, its faults, and ``set_fault``."""
+
+    @property
+    def url(self) -> str:
+        """Where the emulator serves."""
+        ...
+
+    @property
+    def faults(self) -> _FaultSettings:
+        """Its fault settings (``configure``, ``describe``)."""
+        ...
+
+    async def set_fault(self, mode: str) -> None:
+        """Set the fault mode; ConfigError if unknown."""
+        ...
+
 
 _MAX_REQUEST = 4096
 
@@ -34,7 +61,7 @@ _MAX_REQUEST = 4096
 class FaultControl:
     """The HTTP fault control of named emulators (an async context manager)."""
 
-    def __init__(self, devices: Mapping[str, EmulatorServer], *, port: int = 0) -> None:
+    def __init__(self, devices: Mapping[str, FaultTarget], *, port: int = 0) -> None:
         """Serve ``devices`` (name -> emulator) on 127.0.0.1:``port`` (0 = a free port)."""
         self.devices = dict(devices)
         self.port = port
@@ -102,11 +129,11 @@ class FaultControl:
         if name not in self.devices:
             return _error(404, f"no device {name!r}; devices: {', '.join(self.devices)}")
         try:
-            wanted = await _wanted(request)
+            emu = self.devices[name]
+            wanted = await _wanted(request, getattr(emu.faults, "params", FAULT_PARAMS))
             mode = wanted.pop("mode", None)
             if mode is not None and not isinstance(mode, str):
                 raise ConfigError(f"mode must be a string, got {mode!r}")
-            emu = self.devices[name]
             emu.faults.configure(None, **wanted)
             if mode is not None:
                 await emu.set_fault(mode)
@@ -115,7 +142,7 @@ class FaultControl:
         return web.json_response(self._one(name))
 
 
-async def _wanted(request: web.Request) -> dict[str, Any]:
+async def _wanted(request: web.Request, params: Mapping[str, object]) -> dict[str, Any]:
     """Mode and parameters from the JSON body, or from the query string; ConfigError if bad."""
     raw = await request.read()
     if raw.strip():
@@ -132,7 +159,7 @@ async def _wanted(request: web.Request) -> dict[str, Any]:
             out[key] = text
             continue
         try:
-            out[key] = float(text) if key in FAULT_PARAMS else text
+            out[key] = float(text) if key in params else text
         except ValueError:
             raise ConfigError(f"fault parameter {key} must be a number, got {text!r}") from None
     return out

@@ -2,7 +2,8 @@
 
 ``running_site()`` starts a :class:`SimulatedGx` on a bus and, on loopback, a Shelly Pro 3EM
 (an EM gen3 on a single-phase site) measuring the site's grid connection and, if the site has
-micro-inverters, an OpenDTU for them, plus the HTTP fault control of those emulators
+micro-inverters, an OpenDTU for them, and if it has an EV charger, a Fronius Wattpilot driving
+it (websocket, password ``wattpilot_password``), plus the HTTP fault control of those emulators
 (:mod:`venus_ems.sim.control`). It yields a :class:`SimHandles` with the URLs to use.
 With ``bus_settings`` the GX keeps its settings in the ``com.victronenergy.settings`` already
 on the bus (e.g. Victron's localsettings) instead of publishing its own.
@@ -18,10 +19,11 @@ from typing import Any
 import anyio
 
 from ..clock import Clock
-from .control import FaultControl
+from .control import FaultControl, FaultTarget
 from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
+from .devices.wattpilot import WattpilotEmulator
 from .venus.gx import SimulatedGx
-from .wiring import SiteGridMeter, SiteInverterBank
+from .wiring import SiteGridMeter, SiteInverterBank, SiteWallbox
 
 __all__ = ["SimHandles", "parse_time_of_day", "running_site", "time_of_day"]
 
@@ -35,6 +37,7 @@ class SimHandles:
     shelly: ShellyGen2Emulator
     opendtu: OpenDtuEmulator | None
     control: FaultControl
+    wattpilot: WattpilotEmulator | None = None
 
     def describe(self) -> str:
         """How to connect, for humans."""
@@ -48,6 +51,9 @@ class SimHandles:
             lines.insert(2, "Settings: the com.victronenergy.settings already on the bus")
         if self.opendtu is not None:
             lines.append(f"OpenDTU for the micro-inverters:  {self.opendtu.url}")
+        if self.wattpilot is not None:
+            wp = self.wattpilot
+            lines.append(f"Fronius Wattpilot (EV charger):   {wp.url} (password {wp.password})")
         lines.append(
             f"Fault control: {self.control.url}/faults, e.g. "
             f"venus-ems sim-fault --control {self.control.url} shelly chunked_flood"
@@ -82,6 +88,8 @@ async def running_site(
     opendtu_port: int = 0,
     bus_settings: bool = False,
     control_port: int = 0,
+    wattpilot_port: int = 0,
+    wattpilot_password: str = "testpassword",  # noqa: S107 - the simulated charger's, printed
     **gx_options: Any,
 ) -> AsyncIterator[SimHandles]:
     """Start the GX and the emulators; stop them on exit (options: see :class:`SimulatedGx`)."""
@@ -109,6 +117,19 @@ async def running_site(
             dtu = await stack.enter_async_context(
                 OpenDtuEmulator(SiteInverterBank(gx.site), clock=clock, port=opendtu_port)
             )
-        devices = {"shelly": shelly} if dtu is None else {"shelly": shelly, "opendtu": dtu}
+        devices: dict[str, FaultTarget] = {"shelly": shelly}
+        if dtu is not None:
+            devices["opendtu"] = dtu
+        wattpilot = None
+        if gx.site.ev is not None:
+            wattpilot = await stack.enter_async_context(
+                WattpilotEmulator(
+                    SiteWallbox(gx.site),
+                    password=wattpilot_password,
+                    clock=clock,
+                    port=wattpilot_port,
+                )
+            )
+            devices["wattpilot"] = wattpilot
         control = await stack.enter_async_context(FaultControl(devices, port=control_port))
-        yield SimHandles(gx, address, shelly, dtu, control)
+        yield SimHandles(gx, address, shelly, dtu, control, wattpilot)
