@@ -99,6 +99,10 @@ class WattpilotCharger:
         self._can_switch = False
         self.connections = 0
         """How many times a login succeeded (1 after open; grows with every reconnect)."""
+        self.retry_in_s = 0.0
+        """While disconnected: the backoff (clock s) before the current or next attempt."""
+        self.failed_attempts = 0
+        """Reconnection attempts that failed since the last login."""
 
     # --- what the device is -----------------------------------------------------------------
 
@@ -192,6 +196,8 @@ class WattpilotCharger:
 
     def _adopt(self, link: Link) -> None:
         self._link = link
+        self.retry_in_s = 0.0
+        self.failed_attempts = 0
         self.connections += 1
         self._notify()
 
@@ -202,16 +208,19 @@ class WattpilotCharger:
         while True:
             link = self._link
             if link is None:
+                self.retry_in_s = delay
                 await self._clock.sleep(delay)
                 delay = min(delay * 2, high)
                 try:
                     link = await self._connect()
                 except DeviceAuthError as err:
                     self._failure = err
+                    self.failed_attempts += 1
                     self._notify()
                     return  # never retry a refused secret (the charger may lock us out)
                 except DeviceError as err:
                     self._failure = err
+                    self.failed_attempts += 1
                     self._notify()
                     continue
                 self._adopt(link)

@@ -119,6 +119,7 @@ class WattpilotEmulator:
         self._site: web.TCPSite | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._wake: anyio.Event | None = None
+        self._fault_lock = anyio.Lock()
 
     @property
     def url(self) -> str:
@@ -183,9 +184,10 @@ class WattpilotEmulator:
             await self._apply_fault()
 
     async def _apply_fault(self) -> None:
-        if self.faults.mode in ("offline", "drop"):
-            await self._drop_all()
-        await self._sync_site()
+        async with self._fault_lock:
+            if self.faults.mode in ("offline", "drop"):
+                await self._drop_all()
+            await self._sync_site()
 
     async def _sync_site(self) -> None:
         offline = self.faults.mode == "offline"
