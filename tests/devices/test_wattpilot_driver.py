@@ -162,7 +162,7 @@ async def test_an_unacknowledged_write_fails_in_time_and_the_delta_shows_the_tru
     ):
         await emu.set_fault("no_ack")
         started = anyio.current_time()
-        with pytest.raises(DeviceTimeoutError, match="not acknowledged within 0.3 s"):
+        with pytest.raises(DeviceTimeoutError, match=r"not acknowledged within 0\.3 s"):
             await device.set_current(9)
         assert 0.25 < anyio.current_time() - started < 2
         before = (await device.read_charger()).taken_at
@@ -310,7 +310,7 @@ async def test_a_silent_charger_times_out_and_is_reconnected(session, clock, box
     ):
         await emu.set_fault("silent")
         await until(lambda: not device.connected, timeout=3)
-        with pytest.raises(DeviceTimeoutError, match="nothing received for 0.3 s"):
+        with pytest.raises(DeviceTimeoutError, match=r"nothing received for 0\.3 s"):
             await device.read_charger()
         await emu.set_fault("ok")
         await reconnected(device, clock)

@@ -5,7 +5,9 @@ charging for ``phase_switch_pause_s``, evcharger ``/Status`` 22/23 meanwhile). T
 most the offer and at most what it accepts: its on-board charger (``Car.phases``: a 1- or 2-phase
 car on a 3-phase setting loads only its phases; ``max_current_a`` per phase), the battery's
 acceptance tapering linearly from ``taper_start_pct`` to nothing at 100 % SoC, and optionally a
-replayed power profile from data (car W against kWh delivered). It stops at ``target_soc_pct``.
+replayed power profile from data (car W against kWh delivered). It is complete at
+``target_soc_pct``, or once its acceptance falls below ``stop_current_a`` (cars end a charge
+when the current has tapered off).
 Power per phase W = A x 230 V (+ = consuming); it ramps up over ``ramp_time_s`` and drops at once.
 Energy reaches the car's battery with ``Car.efficiency`` (the rest is the car's loss, still
 load for the site). The site places the per-phase power on AC-in or AC-out, starting at
@@ -52,6 +54,7 @@ class Car:
     phases: int = 3
     max_current_a: float = 16.0
     taper_start_pct: float = 90.0
+    stop_current_a: float = 1.0
     efficiency: float = 0.9
     profile: tuple[tuple[float, float], ...] = ()
 
@@ -64,6 +67,7 @@ class Car:
             (self.phases in (1, 2, 3), "car.phases must be 1, 2 or 3"),
             (self.max_current_a > 0, "car.max_current_a must be > 0"),
             (0 <= self.taper_start_pct <= 100, "car.taper_start_pct must be in 0..100"),
+            (self.stop_current_a >= 0, "car.stop_current_a must be >= 0"),
             (0 < self.efficiency <= 1, "car.efficiency must be in (0, 1]"),
             (all(w >= 0 and kwh >= 0 for kwh, w in self.profile), "car.profile must be >= 0"),
         )
@@ -81,6 +85,7 @@ class Car:
             soc_pct=0.0 if energy_kwh > 0 else 100.0,
             max_current_a=1000.0,
             taper_start_pct=100.0,
+            stop_current_a=0.0,
             efficiency=1.0,
             profile=profile,
         )
@@ -134,11 +139,23 @@ class EvCharger:
 
     @property
     def complete(self) -> bool:
-        """The car has reached its target (it takes nothing more)."""
+        """The car is done: at its target SoC, or its acceptance fell below its stop current."""
         car = self.car
         if car is None:
             return False
-        return self.car_energy_kwh >= car.capacity_kwh * car.target_soc_pct / 100.0 - 1e-9
+        full = self.car_energy_kwh >= car.capacity_kwh * car.target_soc_pct / 100.0 - 1e-9
+        return full or self._acceptance_a() < car.stop_current_a
+
+    def _acceptance_a(self) -> float:
+        """Per-phase A the car's battery takes now: its maximum, tapering above taper_start."""
+        car = self.car
+        if car is None:
+            return 0.0
+        soc = self.car_soc_pct or 0.0
+        amps = car.max_current_a
+        if soc > car.taper_start_pct:
+            amps *= max(100.0 - soc, 0.0) / max(100.0 - car.taper_start_pct, 1e-9)
+        return amps
 
     @property
     def phases_in_use(self) -> int:
@@ -176,10 +193,7 @@ class EvCharger:
         car = self.car
         if car is None or self.complete:
             return 0.0
-        amps = car.max_current_a
-        soc = self.car_soc_pct or 0.0
-        if soc > car.taper_start_pct:
-            amps *= max(100.0 - soc, 0.0) / max(100.0 - car.taper_start_pct, 1e-9)
+        amps = self._acceptance_a()
         limit = amps * NOMINAL_V * n
         for kwh, watts in car.profile:
             if self.session_kwh >= kwh - 1e-12:
