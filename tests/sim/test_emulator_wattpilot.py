@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
-from pathlib import Path
 
 import aiohttp
 import anyio
@@ -25,8 +23,6 @@ from venus_ems.sim.devices.wattpilot import (
     WattpilotEmulator,
 )
 from venus_ems.sim.physics import Car
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "devices"))
 from wattpilot_vectors import known_answers
 
 pytestmark = pytest.mark.anyio

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import aiohttp
 import pytest
-from waiting import until
 
 from venus_ems.clock import RealClock
 from venus_ems.devices.base import Connection
@@ -12,6 +11,7 @@ from venus_ems.devices.registry import open_device
 from venus_ems.errors import DeviceConnectionError
 from venus_ems.sim.control import fault_request
 from venus_ems.sim.run import running_site
+from waiting import until
 
 pytestmark = pytest.mark.anyio
 
