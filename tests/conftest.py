@@ -54,6 +54,19 @@ def vector():
     return load
 
 
+@pytest.fixture
+def vector_text():
+    """Read a text vector (e.g. a Markdown file of known answers); skip when absent."""
+
+    def load(name: str) -> str:
+        path = VECTORS / name
+        if not path.is_file():
+            pytest.skip(f"vector {name} not available at {VECTORS}")
+        return path.read_text(encoding="utf-8")
+
+    return load
+
+
 # CI runs the property tests derandomized (the same examples every run, so a landing never
 # depends on luck); locally they explore new examples each run.
 settings.register_profile("ci", derandomize=True)

@@ -1,7 +1,8 @@
 """Small device protocols, the typed readings they return, and how a device is reached.
 
 These protocols are the seam between features and drivers: a feature is written against
-``PhaseMeter``, ``PowerMeter`` or ``Switch`` (each also a ``Device`` with an identity) and opens
+``PhaseMeter``, ``PowerMeter``, ``Switch`` or ``EvCharger`` (each also a ``Device`` with an
+identity) and opens
 its device through ``devices.registry`` by the driver name its config gives; it never imports
 a driver family. Units are in the names (W, V, A, Hz, kWh, Wh). Every reading carries
 ``taken_at``: the clock's ``monotonic()`` seconds when the answer arrived, so a caller can tell
@@ -16,16 +17,22 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from types import MappingProxyType
-from typing import Protocol, runtime_checkable
+from types import MappingProxyType, TracebackType
+from typing import Literal, Protocol, runtime_checkable
 
 __all__ = [
+    "CarState",
+    "ChargeForce",
     "Connection",
     "Device",
     "DeviceIdentity",
+    "EvCharger",
+    "EvChargerReading",
+    "EvPhase",
     "LoadMode",
     "LoadReading",
     "MeterReading",
+    "PersistentDevice",
     "PhaseMeter",
     "PhaseReading",
     "PowerMeter",
@@ -175,6 +182,71 @@ class LoadReading:
     faults: tuple[str, ...] = ()
 
 
+CarState = Literal["no_car", "waiting", "charging", "complete", "error", "unknown"]
+"""What the charger sees of the car: none plugged, plugged and waiting (not drawing: paused,
+not allowed, or full), drawing current, finished (the car stopped taking), error, unknown."""
+
+ChargeForce = Literal["neutral", "off", "on"]
+"""Who decides whether to charge: the charger's own logic (neutral), forced off, forced on."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvPhase:
+    """One phase at a charger's output: V, A (>= 0, drawn by the car), W (+ = consuming), pf."""
+
+    voltage_v: float | None = None
+    current_a: float | None = None
+    power_w: float | None = None
+    power_factor: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EvChargerReading:
+    """An EV charger's state at ``taken_at`` (monotonic s): the car, the setpoints, the meters.
+
+    Currents are per phase (A); ``set_current_a`` is what the charger offers on *each* phase in
+    use, within ``min_current_a``..``max_current_a``. ``phases_selected`` is 1 or 3 when the
+    phase count is forced, None when the charger chooses (auto). ``phases_in_use`` counts the
+    phases that carry current now (from the per-phase currents, 0 when not charging), so a
+    single-phase car on a three-phase setting shows 1. ``phase_switching`` is True while the
+    charger pauses to switch phases. Powers are W (+ = consuming), energies kWh; ``session``
+    counts since the car was plugged in. Everything the charger does not report is None.
+    """
+
+    car: CarState
+    force: ChargeForce
+    set_current_a: float
+    min_current_a: float
+    max_current_a: float
+    phases_selected: int | None
+    phases_in_use: int
+    phase_switching: bool
+    phases: tuple[EvPhase, EvPhase, EvPhase]
+    power_w: float
+    session_energy_kwh: float | None
+    taken_at: float
+    total_energy_kwh: float | None = None
+    charging_allowed: bool | None = None
+    offered_current_a: float | None = None
+    error_code: int | None = None
+    reason_code: int | None = None
+
+    @property
+    def plugged(self) -> bool:
+        """A car is connected (waiting, charging or complete)."""
+        return self.car in ("waiting", "charging", "complete")
+
+    @property
+    def charging(self) -> bool:
+        """The car is drawing current now."""
+        return self.car == "charging"
+
+    @property
+    def currents_a(self) -> tuple[float | None, float | None, float | None]:
+        """Current A on L1, L2, L3 (None where the charger does not measure it)."""
+        return (self.phases[0].current_a, self.phases[1].current_a, self.phases[2].current_a)
+
+
 def is_fresh(taken_at: float, now: float, max_age_s: float) -> bool:
     """True if a reading taken at ``taken_at`` (monotonic s) is at most ``max_age_s`` old."""
     return now - taken_at <= max_age_s
@@ -273,4 +345,64 @@ class SteppedLoad(Device, Protocol):
 
     async def release(self) -> None:
         """Stop controlling: command 0 W if the device answers, and renew nothing afterwards."""
+
+
+class PersistentDevice(Device, Protocol):
+    """A device with a connection of its own (a websocket): ``async with device:`` keeps it.
+
+    Entering starts the device's reader (and its reconnects, with backoff) in a task group of
+    its own; leaving closes the connection. Readings and commands work only inside.
+    """
+
+    async def __aenter__(self) -> PersistentDevice:
+        """Start keeping the connection; returns the device."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop the reader and close the connection."""
+        ...
+
+
+@runtime_checkable
+class EvCharger(Device, Protocol):
+    """An EV charger: read the car and the meters, set current and phases, start and stop.
+
+    Every command returns once the charger has acknowledged it (the reading then shows it)
+    and raises otherwise: DeviceProtocolError when refused, DeviceTimeoutError when not
+    acknowledged in time, DeviceConnectionError when the connection is down; ConfigError for
+    what the charger cannot do (a current outside its range, phase switching it lacks).
+    """
+
+    @property
+    def can_switch_phases(self) -> bool:
+        """Whether the charger can switch between 1 and 3 phases."""
+        ...
+
+    async def read_charger(self) -> EvChargerReading:
+        """The latest state; DeviceError subclasses when it is not known (connection down)."""
+        ...
+
+    async def wait_reading(self, newer_than: float, timeout_s: float) -> EvChargerReading:
+        """The first state taken after ``newer_than`` (monotonic s), within ``timeout_s`` s.
+
+        DeviceTimeoutError when none comes in time, other DeviceErrors when the connection
+        is down.
+        """
+        ...
+
+    async def set_current(self, amps: float) -> None:
+        """Offer ``amps`` A per phase (within the reading's min..max); acknowledged."""
+        ...
+
+    async def set_phases(self, phases: int | None) -> None:
+        """Charge on 1 or 3 phases, or None: let the charger choose; acknowledged."""
+        ...
+
+    async def set_force(self, force: ChargeForce) -> None:
+        """Force charging on or off, or hand it back to the charger (neutral); acknowledged."""
         ...

@@ -12,7 +12,9 @@ taken ``offline`` and brought back::
 Answers are JSON; a bad device is 404, a bad mode or parameter 400 with ``{"error": ...}``.
 Fault modes and parameters are those of :mod:`venus_ems.sim.devices.faults` for the HTTP
 emulators (the top-level ``modes``/``params``); a device with others (the Modbus heater,
-:mod:`venus_ems.sim.devices.heizstab`) lists its own under ``devices.<name>.modes``/``params``.
+:mod:`venus_ems.sim.devices.heizstab`; the Wattpilot websocket,
+:mod:`venus_ems.sim.devices.wattpilot_faults`) lists its own under ``devices.<name>.modes``/
+``params``.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 ``running_site()`` starts a :class:`SimulatedGx` on a bus and, on loopback, a Shelly Pro 3EM
 (an EM gen3 on a single-phase site) measuring the site's grid connection and, if the site has
-micro-inverters, an OpenDTU for them, plus the HTTP fault control of those emulators
+micro-inverters, an OpenDTU for them, and if it has an EV charger, a Fronius Wattpilot driving
+it (websocket, password ``wattpilot_password``), plus the HTTP fault control of those emulators
 (:mod:`venus_ems.sim.control`). It yields a :class:`SimHandles` with the URLs to use.
 With ``heater`` (``"tcp"``, ``"rtu-over-tcp"`` or ``"rtu"``) the site gets a hot-water tank and
 a Heizstab-Regelung emulator switching its rod, on loopback TCP or a pseudo-terminal.
@@ -23,9 +24,10 @@ from ..clock import Clock
 from .control import FaultControl, FaultTarget
 from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
 from .devices.heizstab import HeizstabEmulator
+from .devices.wattpilot import WattpilotEmulator
 from .scenarios import Scenario, with_modbus_heater
 from .venus.gx import SimulatedGx
-from .wiring import SiteGridMeter, SiteHeaterPlant, SiteInverterBank
+from .wiring import SiteGridMeter, SiteHeaterPlant, SiteInverterBank, SiteWallbox
 
 __all__ = ["SimHandles", "parse_time_of_day", "running_site", "time_of_day"]
 
@@ -40,6 +42,7 @@ class SimHandles:
     opendtu: OpenDtuEmulator | None
     control: FaultControl
     heater: HeizstabEmulator | None = None
+    wattpilot: WattpilotEmulator | None = None
 
     def describe(self) -> str:
         """How to connect, for humans."""
@@ -55,6 +58,9 @@ class SimHandles:
             lines.append(f"OpenDTU for the micro-inverters:  {self.opendtu.url}")
         if self.heater is not None:
             lines.append(f"Heizstab water heater (Modbus unit 33): {self.heater.url}")
+        if self.wattpilot is not None:
+            wp = self.wattpilot
+            lines.append(f"Fronius Wattpilot (EV charger):   {wp.url} (password {wp.password})")
         lines.append(
             f"Fault control: {self.control.url}/faults, e.g. "
             f"venus-ems sim-fault --control {self.control.url} shelly chunked_flood"
@@ -91,6 +97,8 @@ async def running_site(
     control_port: int = 0,
     heater: Literal["tcp", "rtu-over-tcp", "rtu"] | None = None,
     heater_port: int = 0,
+    wattpilot_port: int = 0,
+    wattpilot_password: str = "testpassword",  # noqa: S107 - the simulated charger's, printed
     **gx_options: Any,
 ) -> AsyncIterator[SimHandles]:
     """Start the GX and the emulators; stop them on exit (options: see :class:`SimulatedGx`)."""
@@ -136,5 +144,16 @@ async def running_site(
                 )
             )
             devices["heater"] = rod
+        wattpilot = None
+        if gx.site.ev is not None:
+            wattpilot = await stack.enter_async_context(
+                WattpilotEmulator(
+                    SiteWallbox(gx.site),
+                    password=wattpilot_password,
+                    clock=clock,
+                    port=wattpilot_port,
+                )
+            )
+            devices["wattpilot"] = wattpilot
         control = await stack.enter_async_context(FaultControl(devices, port=control_port))
-        yield SimHandles(gx, address, shelly, dtu, control, rod)
+        yield SimHandles(gx, address, shelly, dtu, control, rod, wattpilot)

@@ -7,18 +7,23 @@ site's battery-fed micro-inverters: commands go into the physics, which applies 
 inverter's dead time and ramp. ``SiteHeaterPlant`` is the Heizstab emulator's
 :class:`~venus_ems.sim.devices.heizstab_firmware.HeaterPlant`: its SSRs switch the site's tank
 rod (an AC-out load in the energy balance) and its sensor reads the tank.
+``SiteWallbox`` is a :class:`~venus_ems.sim.devices.wallbox.Wallbox`
+over the site's EV charger, for the Wattpilot emulator: commands go into the physics.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from ..errors import ConfigError
 from .devices.inverters import AcValues, CommandStatus, DcValues, InverterStatus
 from .devices.sources import PhaseReading
+from .devices.wallbox import WallboxState, charger_state
 from .physics import Site
+from .physics.ev import EvCharger
 
-__all__ = ["SiteGridMeter", "SiteHeaterPlant", "SiteInverterBank"]
+__all__ = ["SiteGridMeter", "SiteHeaterPlant", "SiteInverterBank", "SiteWallbox"]
 
 
 class SiteGridMeter:
@@ -129,6 +134,41 @@ class SiteHeaterPlant:
     def set_elements(self, on: Sequence[bool]) -> None:
         """The SSRs switch the rod's stages."""
         self.tank.set_elements(on)
+
+
+class SiteWallbox:
+    """The site's EV charger as the Wattpilot emulator drives it (stepped by the GX)."""
+
+    def __init__(self, site: Site) -> None:
+        """Commands and readings go through ``site``; ValueError if it has no EV charger."""
+        if site.ev is None:
+            raise ValueError("this site has no EV charger")
+        self.site = site
+
+    @property
+    def ev(self) -> EvCharger:
+        """The physics charger."""
+        assert self.site.ev is not None
+        return self.site.ev
+
+    def state(self) -> WallboxState:
+        """The charger now, with the site's voltage on each of its terminals."""
+        ev = self.ev
+        n = self.site.phases
+        volts = [self.site.meter.voltage((ev.params.phase - 1 + k) % n) for k in range(3)]
+        return replace(charger_state(ev, self.site.time), voltage_v=(volts[0], volts[1], volts[2]))
+
+    def set_current(self, amps: float) -> None:
+        """Offer ``amps`` A per phase."""
+        self.site.set_ev_current(amps)
+
+    def set_phases(self, phases: int) -> None:
+        """1 or 3 phases (a single-phase site stays on its one phase)."""
+        self.site.set_ev_phases(phases)
+
+    def set_enabled(self, on: bool) -> None:
+        """Start or stop charging."""
+        self.site.set_ev_enabled(on)
 
 
 def _status(value: str) -> CommandStatus:

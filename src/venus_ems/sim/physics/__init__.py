@@ -7,6 +7,7 @@ Pure and deterministic: no I/O, no clock, randomness only from seeded ``random.R
 from __future__ import annotations
 
 from .ess import EssSettings, Hub4Overrides
+from .ev import Car
 from .micro import LIMIT_FAILURE, LIMIT_OK, LIMIT_PENDING
 from .multi import MODE_CHARGER_ONLY, MODE_INVERTER_ONLY, MODE_OFF, MODE_ON
 from .params import (
@@ -59,6 +60,7 @@ __all__ = [
     "TAPPING_CYCLE_M",
     "BatteryParams",
     "BatteryState",
+    "Car",
     "DrawOff",
     "EnergyCounters",
     "EssSettings",

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from .battery import Battery
 from .ess import EssInputs, EssLoop
-from .loads import EvCharger, Heater, Relay
+from .ev import EvCharger
+from .loads import Heater, Relay
 from .meter import GridMeter
 from .micro import MicroInverter
 from .multi import MODE_INVERTER_ONLY, Multi
@@ -148,9 +149,9 @@ class Site(SiteWrites):
         loads_dev = 0.0
         if self.ev is not None:
             ep = self.ev.params
-            w = self.ev.step(now, dt, self._powered(ep.position, live_out))
-            self._place(w, ep.phase, ep.position, three_phase=self.ev.phases == 3)
-            loads_dev += w
+            loads_dev += self.ev.step(now, dt, self._powered(ep.position, live_out))
+            for i, w in enumerate(self.ev.site_phase_w(n)):
+                self._place(w, i + 1, ep.position)
         if self.heater is not None:
             hp = self.heater.params
             w = self.heater.step(dt, self._powered(hp.position, live_out))

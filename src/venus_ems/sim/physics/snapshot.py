@@ -216,11 +216,16 @@ def snapshot(site: Site) -> SiteState:
             max_current_a=e.params.max_current_a,
             phases=e.phases,
             power_w=e.power_w,
-            phase_w=_split(site, e.power_w, e.params.phase, e.phases == 3),
+            phase_w=tuple(e.site_phase_w(n)),
             position=e.params.position,
             session_kwh=e.session_kwh,
             session_s=e.session_s,
             total_kwh=e.total_kwh,
+            phase_current_a=e.phase_currents_a(),
+            phases_in_use=e.phases_in_use if e.power_w > 0 else 0,
+            target_phases=e.target_phases,
+            car_soc_pct=e.car_soc_pct,
+            car_energy_kwh=e.car_energy_kwh if e.car is not None else None,
         )
     heater = None
     if site.heater is not None:

@@ -158,7 +158,11 @@ class MicroInverterState:
 
 @dataclass(frozen=True)
 class EvChargerState:
-    """EV charger: evcharger /Status, current A, phases, W per phase, session kWh/s."""
+    """EV charger: evcharger /Status, current A, phases, W per phase, session kWh/s, the car.
+
+    ``phase_current_a`` is per charger terminal (L1, L2, L3 before the site rotation),
+    ``phases_in_use`` the phases the car loads; ``car_soc_pct`` is None without a car.
+    """
 
     connected: bool
     enabled: bool
@@ -174,6 +178,11 @@ class EvChargerState:
     session_kwh: float
     session_s: float
     total_kwh: float
+    phase_current_a: Phases = (0.0, 0.0, 0.0)
+    phases_in_use: int = 0
+    target_phases: int = 0
+    car_soc_pct: float | None = None
+    car_energy_kwh: float | None = None
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from .multi import MODE_CHARGER_ONLY, MODE_INVERTER_ONLY, MODE_OFF, MODE_ON
 if TYPE_CHECKING:
     from .battery import Battery
     from .ess import EssLoop, EssSettings
-    from .loads import EvCharger, Heater, Relay
+    from .ev import Car, EvCharger
+    from .loads import Heater, Relay
     from .meter import GridMeter
     from .micro import MicroInverter
     from .multi import Multi
@@ -215,6 +216,10 @@ class SiteWrites:
     def ev_plug_in(self, energy_kwh: float, taper: tuple[tuple[float, float], ...] = ()) -> None:
         """A car arrives wanting ``energy_kwh``; ``taper`` = (delivered kWh, car max W) steps."""
         self._ev().plug_in(_number(energy_kwh, "energy_kwh"), taper)
+
+    def ev_plug_in_car(self, car: Car) -> None:
+        """A car arrives (battery, SoC, on-board charger, taper: see ``physics.ev.Car``)."""
+        self._ev().plug_in_car(car)
 
     def ev_unplug(self) -> None:
         """The car leaves."""

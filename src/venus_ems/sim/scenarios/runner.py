@@ -49,7 +49,10 @@ class ScenarioDriver:
         for k, sess in enumerate(s.ev_sessions):
             if k not in self._plugged and sess.arrival_s <= day_t < sess.departure_s:
                 self._plugged.add(k)
-                site.ev_plug_in(sess.energy_kwh, sess.taper)
+                if sess.car is not None:
+                    site.ev_plug_in_car(sess.car)
+                else:
+                    site.ev_plug_in(sess.energy_kwh, sess.taper)
             elif k in self._plugged and k not in self._done and day_t >= sess.departure_s:
                 self._done.add(k)
                 site.ev_unplug()
