@@ -10,14 +10,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..venus.names import BATTERY, GRID, HUB4, OPPORTUNITY_LOADS, SETTINGS
+from ..venus.names import VENUSEMS as STATUS
 from .service import SvStatus
 from .target import MIN_VENUS, Target
 
 __all__ = ["ADDONS", "NATIVE_CONFLICTS", "Check", "Facts", "all_checks"]
 
 OK, NOTE, WARN, FAIL = "ok", "note", "WARN", "FAIL"
-SETTINGS = "com.victronenergy.settings"
-STATUS = "com.victronenergy.venusems"
 
 NATIVE_CONFLICTS: dict[str, tuple[frozenset[str], str]] = {
     "Dynamic ESS": (
@@ -172,7 +172,7 @@ def ess_checks(f: Facts) -> Iterator[Check]:
         return
     hub4 = _int(f.setting("/Settings/CGwacs/Hub4Mode"))
     state = _int(f.setting("/Settings/CGwacs/BatteryLife/State"))
-    has_ess = hub4 is not None and "com.victronenergy.hub4" in f.services
+    has_ess = hub4 is not None and HUB4 in f.services
     if not has_ess:
         level = FAIL if "ess_control" in f.tables() else NOTE
         yield Check(level, "ESS", "not installed (no hub4 service)")
@@ -191,8 +191,7 @@ def ess_checks(f: Facts) -> Iterator[Check]:
         yield Check(level, "ESS", text)
     bol = _int(f.setting("/Settings/Services/Bol"))
     bms = any(
-        name.startswith("com.victronenergy.battery.")
-        and values.get("/Info/MaxChargeCurrent") is not None
+        name.startswith(BATTERY + ".") and values.get("/Info/MaxChargeCurrent") is not None
         for name, values in f.services.items()
     )
     if bol is None:
@@ -211,7 +210,7 @@ def grid_checks(f: Facts) -> Iterator[Check]:
     """Grid meters, and who else writes com.victronenergy.grid."""
     if f.bus_error is not None:
         return
-    grids = {n: v for n, v in f.services.items() if n.startswith("com.victronenergy.grid.")}
+    grids = {n: v for n, v in f.services.items() if n.startswith(GRID + ".")}
     if not grids:
         yield Check(WARN, "grid meter", "none on the bus")
         return
@@ -261,7 +260,7 @@ def native_checks(f: Facts) -> Iterator[Check]:
     ol = _int(f.setting("/Settings/Services/OpportunityLoads")) or 0
     active = {
         "Dynamic ESS": dess > 0,
-        "Opportunity Loads": ol > 0 or "com.victronenergy.opportunityloads" in f.services,
+        "Opportunity Loads": ol > 0 or OPPORTUNITY_LOADS in f.services,
     }
     for native, on in active.items():
         if not on:

@@ -11,6 +11,7 @@ __all__ = [
     "EVCHARGER",
     "GRID",
     "HUB4",
+    "OPPORTUNITY_LOADS",
     "PREFIX",
     "PVINVERTER",
     "SETTINGS",
@@ -47,6 +48,8 @@ EVCHARGER = "com.victronenergy.evcharger"
 """EV chargers."""
 VENUSEMS = "com.victronenergy.venusems"
 """venus-ems's own status service (features, outputs, messages)."""
+OPPORTUNITY_LOADS = "com.victronenergy.opportunityloads"
+"""Victron's Opportunity Loads engine (Venus OS 3.80+), the S2 CEM of its surplus control."""
 
 
 def service_name(cls: str, suffix: str) -> str:
