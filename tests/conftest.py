@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import settings
+from hypothesis import HealthCheck, settings
 
 from broker import Broker
 from venus_ems.runtime.config import MqttConfig
@@ -68,8 +68,11 @@ def vector_text():
 
 
 # CI runs the property tests derandomized (the same examples every run, so a landing never
-# depends on luck); locally they explore new examples each run.
-settings.register_profile("ci", derandomize=True)
+# depends on luck) and without the timing health checks (a loaded CI machine is slow, not
+# wrong); locally they explore new examples each run.
+settings.register_profile(
+    "ci", derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 if os.environ.get("VENUS_EMS_CI"):
     settings.load_profile("ci")
 
