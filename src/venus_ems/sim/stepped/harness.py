@@ -22,8 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from venus_ems.sim.physics import Site
-from venus_ems.sim.scenarios import ScenarioDriver, get_scenario
+from ..physics import Site
+from ..scenarios import ScenarioDriver, get_scenario
+
+__all__ = [
+    "Combined",
+    "Controller",
+    "DelayLine",
+    "Delayed",
+    "Observer",
+    "Run",
+    "Write",
+    "drive",
+    "run",
+]
 
 Write = Callable[[Site], None]
 """An action on the site, e.g. ``lambda s: s.set_hub4_setpoint_override(-200.0)``."""
