@@ -53,8 +53,11 @@ class Controller(Protocol):
     """Anything that reads the site and sends delayed writes."""
 
     name: str
-    every_step: bool
-    """True: called every step with exact values (oracles); False: on meter samples only."""
+
+    @property
+    def every_step(self) -> bool:
+        """True: called every step with exact values (oracles); False: on meter samples only."""
+        ...
 
     def setup(self, site: Site) -> None:
         """Prepare the site before the first step (ESS mode, start values)."""
