@@ -425,7 +425,7 @@ async def _demo(address: str, args: argparse.Namespace, clock: Clock) -> None:
             state_dir=state_dir,
             seconds=args.seconds,
             control_port=args.control_port,
-            web=_web_option(args.web),
+            web=args.web_config,
         )
 
 
@@ -515,6 +515,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise ConfigError("--bus-settings needs --bus: a new private bus has no settings")
             return _with_bus(args.bus, _sim, args, _sim_clock(args.speed))
         if args.command == "demo":
+            args.web_config = _web_option(args.web)  # a bad --web fails before anything starts
             return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))
         if args.command == "sim-fault":
             return _sim_fault(args)

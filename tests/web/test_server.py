@@ -11,9 +11,10 @@ import pytest
 from web_support import PASSWORD, TARGET, client, web_config, web_site
 
 from venus_ems.clock import RealClock, SteppedClock
-from venus_ems.venus import open_monitor
+from venus_ems.venus import DeviceInstance, Identity, PathSpec, Service, open_monitor
 from venus_ems.web import WebServer
 from venus_ems.web.auth import LoginLimiter
+from venus_ems.web.state import clean
 
 pytestmark = pytest.mark.anyio
 
@@ -239,3 +240,51 @@ async def test_a_busy_port_does_not_stop_the_daemon_and_is_tried_again(bus_addre
             async with client() as http, http.get(server.url) as r:
                 assert r.status == 200
             tg.cancel_scope.cancel()
+
+
+async def test_any_new_device_appears_and_hostile_values_stay_valid_json(bus_address):
+    charger = Service(
+        "com.victronenergy.evcharger.test_1",
+        identity=Identity("Some charger", product_id=0xC024),
+        device_instance=DeviceInstance("evcharger", 40, "test_ev"),
+        address=bus_address,
+    )
+    charger.add_path("/Ac/Power", 7200.0, PathSpec("d"))
+    charger.add_path("/Status", 2, PathSpec("i"))
+    hostile = Service(
+        "com.victronenergy.acload.hostile",
+        identity=Identity("x" * 5000, product_id=0),
+        device_instance=DeviceInstance("acload", 41, "hostile"),
+        address=bus_address,
+    )
+    hostile.add_path("/Ac/Power", 1e308, PathSpec("d"))
+    hostile.add_path("/CustomName", "<script>alert(1)</script>", PathSpec("s"))
+    async with web_site(bus_address) as site, charger, hostile, client() as http:
+        await _session(http, site.url)
+        await site.run(2)
+        async with http.get(site.url + "/api/state") as r:
+            text = await r.text()
+
+        def refuse(name: str) -> None:
+            raise AssertionError(f"{name} in JSON")
+
+        view = json.loads(text, parse_constant=refuse)  # strict JSON: no NaN, no Infinity
+        devices = {d["service"]: d for d in view["devices"]}
+        ev = devices["com.victronenergy.evcharger.test_1"]
+        assert (ev["kind"], ev["title"]) == ("EV charger", "Some charger")
+        assert ["power", 7200.0, "W"] in ev["values"]
+        bad = devices["com.victronenergy.acload.hostile"]
+        assert bad["title"] == "<script>alert(1)</script>"  # text for textContent, never HTML
+        assert ["power", 1e308, "W"] in bad["values"]
+        assert len(text) < 100_000
+
+
+def test_snapshots_are_strict_json_whatever_the_bus_holds():
+    deep: object = 1
+    for _ in range(20):
+        deep = [deep]
+    out = clean({"a": float("nan"), "b": [float("inf"), -float("inf")], "s": "x" * 9000, "d": deep})
+    assert out["a"] is None
+    assert out["b"] == [None, None]
+    assert len(out["s"]) == 501
+    json.dumps(out, allow_nan=False)
