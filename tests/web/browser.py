@@ -112,6 +112,13 @@ class Browser:
     async def click(self, css: str) -> None:
         await self.call(lambda: self.driver.find_element(By.CSS_SELECTOR, css).click())
 
+    async def element_screenshot(self, css: str, name: str) -> None:
+        """Save one element as a PNG into $VENUS_EMS_SCREENSHOTS, if set."""
+        folder = os.environ.get("VENUS_EMS_SCREENSHOTS")
+        if folder:
+            element = await self.call(self.driver.find_element, By.CSS_SELECTOR, css)
+            await self.call(element.screenshot, str(Path(folder) / name))
+
     async def screenshot(self, name: str, width: int, height: int) -> None:
         """Save a PNG into $VENUS_EMS_SCREENSHOTS (docs/ when refreshing them), if set."""
         folder = os.environ.get("VENUS_EMS_SCREENSHOTS")

@@ -7,6 +7,7 @@ a folder (docs/) to refresh the screenshots of the main views.
 
 from __future__ import annotations
 
+import os
 import re
 
 import anyio
@@ -38,6 +39,8 @@ def watts(text: str) -> float:
 
 async def test_the_page_shows_the_simulated_site_and_follows_it_live(bus_address, browser):
     async with web_site(bus_address) as site, anyio.create_task_group() as tg:
+        if os.environ.get("VENUS_EMS_SCREENSHOTS"):  # charts with some history for the docs
+            await site.run(2400, real_s=0.002)
         tg.start_soon(site.tick_forever)
         await browser.get(site.url + "/")
         await browser.wait_text("#link", lambda t: t == "live")
@@ -117,7 +120,7 @@ async def test_a_tunable_changed_on_the_page_reaches_localsettings(bus_address, 
                 "return document.querySelector(arguments[0]).value === '120'", row + " input"
             )
         )
-        await browser.screenshot("dashboard-settings.png", 1280, 1500)
+        await browser.element_screenshot('section[aria-label="Settings"]', "dashboard-settings.png")
         tg.cancel_scope.cancel()
 
 

@@ -52,7 +52,7 @@ _CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
-_SETTLE_S = 0.5
+_SETTLE_S = 1.0  # how long a write waits for the feature's verdict
 _WRITES = (10, 10.0)  # per session: at most this many writes per this many seconds
 _HEARTBEAT_S = 15.0
 
@@ -322,19 +322,26 @@ class Dashboard:
                 del self._writes[token]
 
     async def _settled(self, sub: Any, path: str, value: object) -> str | None:
-        """Wait briefly for the owning feature's verdict: None if kept, else its message."""
+        """Wait briefly for the owning feature's verdict: None if kept, else its reason.
+
+        A refusal shows as the feature's message naming the path and the old value put back;
+        the two come from different services, so they may arrive in either order.
+        """
+        put_back: object = None
         with anyio.move_on_after(_SETTLE_S):
             async for changes in sub:
                 for (service, p), v in changes.items():
                     if service == SETTINGS_SERVICE and p == path and v != value:
-                        return self._complaint(path) or f"put back to {v!r} by venus-ems"
-                    if (
+                        put_back = v
+                    elif (
                         service == STATUS_SERVICE
                         and p.endswith("/Message")
                         and isinstance(v, str)
                         and path in v
                     ):
                         return v
+        if put_back is not None:
+            return self._complaint(path) or f"put back to {put_back!r} by venus-ems"
         return None
 
     def _complaint(self, path: str) -> str | None:

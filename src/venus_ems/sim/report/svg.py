@@ -14,7 +14,7 @@ from html import escape
 __all__ = ["Line", "line_chart", "nice_ticks"]
 
 _W, _H = 640, 250
-_L, _R, _T, _B = 52, 10, 40, 24
+_L, _R, _T, _B = 52, 18, 40, 24
 
 
 @dataclass(frozen=True)

@@ -262,7 +262,6 @@ function render(view) {
   const badges = [];
   if (view.dry_run) badges.push(el("span", { class: "badge" }, "dry run"));
   $("badges").replaceChildren(...badges);
-  $("clock").textContent = new Date(view.now).toLocaleTimeString();
   $("footer").textContent = "venus-ems " + (view.daemon || view.version) + " · updated " + new Date().toLocaleTimeString();
   updates += 1;
   document.body.dataset.updates = String(updates);
