@@ -181,13 +181,14 @@ def features(mon: Monitor) -> list[dict[str, Any]]:
 
 
 def outputs(mon: Monitor) -> list[dict[str, Any]]:
-    """Each output: name, owner (empty = nobody), value, target, last error, writes."""
+    """Each output: name, owner (empty = nobody), value in force, last written, target, error."""
     return [
         {
             "key": key,
             "name": v.get("Name") or key,
             "owner": v.get("Owner") or "",
             "value": v.get("Value"),
+            "written": v.get("Written"),
             "target": v.get("Target") or "",
             "error": v.get("Error") or "",
             "writes": v.get("Writes") or 0,

@@ -106,6 +106,9 @@ function renderOutputs(outputs) {
   if (!outputs.length) { body.replaceChildren(el("tr", {}, el("td", { colSpan: 4, class: "sub" }, "No output claimed yet."))); return; }
   body.replaceChildren(...outputs.map((o) => {
     const value = el("td", {}, fmtValue(o.value, ""));
+    if (o.written !== null && o.written !== undefined && JSON.stringify(o.written) !== JSON.stringify(o.value)) {
+      value.append(el("div", { class: "sub" }, "written " + fmtValue(o.written, "")));
+    }
     if (o.error) value.append(el("div", { class: "error" }, o.error));
     return el("tr", { "data-key": o.key },
       el("td", {}, o.name, el("div", { class: "sub" }, o.target)),
