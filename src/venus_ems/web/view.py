@@ -13,6 +13,7 @@ from typing import Any
 
 from ..runtime.status import STATUS_SERVICE
 from ..venus import SETTINGS_SERVICE, Monitor, ServiceState, Value, active_service
+from ..venus.names import BATTERY, HUB4, SYSTEM
 
 __all__ = [
     "DEVICE_CLASSES",
@@ -26,8 +27,6 @@ __all__ = [
     "tunables",
 ]
 
-SYSTEM = "com.victronenergy.system"
-HUB4 = "com.victronenergy.hub4"
 TUNABLE_ROOT = "/Settings/VenusEms/"
 
 _PHASES = ("L1", "L2", "L3")
@@ -124,7 +123,7 @@ def site(mon: Monitor) -> dict[str, Any]:
         "soc_floor_pct": _num(g(SYSTEM, "/Control/ActiveSocLimit")),
         "time_to_go_s": _num(g(SYSTEM, "/Dc/Battery/TimeToGo")),
     }
-    bms = active_service(mon, "com.victronenergy.battery")
+    bms = active_service(mon, BATTERY)
     if bms is not None:
         battery["ccl_a"] = _num(g(bms, "/Info/MaxChargeCurrent"))
         battery["dcl_a"] = _num(g(bms, "/Info/MaxDischargeCurrent"))
