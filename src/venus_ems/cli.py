@@ -18,7 +18,6 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if sys.version_info < (3, 11):  # pragma: no cover
@@ -310,80 +309,19 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     """``sim --report DIR``: simulate the day stepped and write the HTML report."""
-    import os  # noqa: PLC0415
+    from .sim.report.command import report_files  # noqa: PLC0415
 
-    from .runtime.config import parse_config  # noqa: PLC0415
-    from .sim.report import make_report  # noqa: PLC0415
-    from .sim.scenarios import list_scenarios  # noqa: PLC0415
-
-    if args.config and args.compare:
-        raise ConfigError("give either --config FILE or --compare FILE_A FILE_B")
-    if args.scenario not in list_scenarios():
-        raise ConfigError(f"unknown scenario {args.scenario!r} (see venus-ems sim --list)")
-    files = list(args.compare) if args.compare else [args.config] if args.config else [None]
-    configs: list[tuple[str, Config | None, str]] = []
-    for i, path in enumerate(files):
-        label = ("A", "B")[i] if len(files) == 2 else "this configuration"
-        if path is None:
-            configs.append(("Victron ESS alone", None, "no --config: no venus-ems feature"))
-            continue
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except OSError as err:
-            raise ConfigError(f"{path}: {err.strerror or err}") from None
-        # secrets do not matter in a simulation: unset environment variables read as ""
-        config, _ = parse_config(text, source=path, env=_AnyEnv(os.environ))
-        configs.append((label, config, path))
-    start = _start(args.start or "00:00")
-    duration = 86400.0 if math.isinf(args.duration) else args.duration
-    if not 60.0 <= duration <= 86400.0:
-        raise ConfigError(f"--duration {args.duration:g}: expected 60..86400 s for a report")
-    try:
-        page = make_report(
-            args.scenario,
-            configs,
-            args.report,
-            start_s=start,
-            duration_s=duration,
-            progress=_progress_bar() if sys.stderr.isatty() else None,
-        )
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    except OSError as err:
-        raise ConfigError(f"{args.report}: {err.strerror or err}") from None
+    page = report_files(
+        args.scenario,
+        args.report,
+        config=args.config,
+        compare=args.compare,
+        start_s=_start(args.start or "00:00"),
+        duration_s=None if math.isinf(args.duration) else args.duration,
+        progress=sys.stderr.isatty(),
+    )
     print(f"report: {page}")
     return EXIT_OK
-
-
-class _AnyEnv(dict[str, str]):
-    """The environment, where every unset variable reads as an empty string."""
-
-    def __contains__(self, key: object) -> bool:
-        return True
-
-    def __missing__(self, key: str) -> str:
-        return ""
-
-
-def _progress_bar() -> Any:
-    """One progress line on stderr for all runs: ``A [#####.....]  50 %  B [###.......]  30 %``."""
-    state: dict[str, float] = {}
-
-    def show(label: str, done: float) -> None:
-        if state.get(label) == done:
-            return
-        state[label] = done
-        width = 24 if len(state) > 1 else 40
-        parts = []
-        for name, frac in state.items():
-            filled = round(frac * width)
-            parts.append(
-                f"{name[:18]} [{'#' * filled}{'.' * (width - filled)}] {100 * frac:3.0f} %"
-            )
-        end = "\n" if all(v >= 1.0 for v in state.values()) else ""
-        print("\r" + "  ".join(parts), end=end, file=sys.stderr, flush=True)
-
-    return show
 
 
 def _start(text: str) -> float:

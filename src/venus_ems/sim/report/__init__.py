@@ -20,7 +20,7 @@ from ...runtime.config import Config
 from .day import DayResult, Kpi, simulate_day
 from .html import render_report
 
-__all__ = ["DayResult", "Kpi", "make_report", "simulate_day"]
+__all__ = ["DayResult", "Kpi", "Progress", "make_report", "simulate_day"]
 
 
 Progress = Callable[[str, float], None]
