@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
 
 import pytest
 
+from broker import free_port
 from venus_ems.cli import main
 from venus_ems.runtime.config import checked_config, parse_config
 from venus_ems.runtime.passwords import hash_password, parse_hash, verify_password
@@ -95,3 +99,43 @@ def test_hash_password_reads_stdin(tmp_path):
 def test_demo_web_option_only_on_loopback(capsys):
     assert main(["demo", "--web", "0.0.0.0:8088", "--seconds", "1"]) == 2
     assert "--web 0.0.0.0:8088" in capsys.readouterr().err
+
+
+def test_venus_ems_run_serves_the_dashboard_and_stops_on_sigterm(tmp_path, private_bus):
+    port = free_port()
+    conf = tmp_path / "c.toml"
+    conf.write_text(
+        f'schema_version = 1\n[general]\nlog_path = "{tmp_path}/log"\nstate_dir = "{tmp_path}"\n'
+        f"[settings_guard]\nenabled = true\n[web]\nenabled = true\nport = {port}\n"
+    )
+    conf.chmod(0o600)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "venus_ems.cli", "run", "--config", str(conf),
+         "--bus", private_bus.address],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        page = ""
+        while time.monotonic() < deadline and "settings_guard" not in page:
+            page = _state(port)
+            if not page:
+                time.sleep(0.1)  # not listening yet: poll again
+        assert '"name":"settings_guard"' in page
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=15)
+        assert proc.returncode == 0, err
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _state(port: int) -> str:
+    """The dashboard's /api/state after opening the page (which hands out the session)."""
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    try:
+        opener.open(f"http://127.0.0.1:{port}/", timeout=2).read()
+        return opener.open(f"http://127.0.0.1:{port}/api/state", timeout=2).read().decode()
+    except OSError:
+        return ""
