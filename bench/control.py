@@ -3,7 +3,7 @@
 Usage: python bench/control.py [--quick] [--scenario NAME ...] [--dead-time S] [--jobs N]
                                [--markdown]
 
-Every controller runs on the simulated physics (bench/control_harness.py), stepped at 1 s,
+Every controller runs on the simulated physics (venus_ems.sim.stepped), stepped at 1 s,
 with a dead time between each command and its effect and the grid meter's own noise and
 quantisation as the controllers' input. Per scenario it prints exported Wh, imported and
 avoidable imported Wh, mean |grid - aim|, seconds outside ±50 W, settle time after load
@@ -23,14 +23,7 @@ import time
 from dataclasses import dataclass
 from multiprocessing import Pool
 
-from control_ess import (
-    BaselineController,
-    CoreController,
-    LimiterController,
-    OracleController,
-)
-from control_harness import Combined, Run, drive, run
-from control_kpis import GridKpis, LimiterKpis
+from control_refs import BaselineController, OracleController
 from venus_ems.control import EssMethod, EssSettings, LimiterSettings
 from venus_ems.control.baseline import BaselineSettings
 from venus_ems.control.grid_target import target_band
@@ -39,6 +32,16 @@ from venus_ems.features.output_limiter import DEAD_TIME_S as LIMITER_DEAD_TIME_S
 from venus_ems.runtime.config import EssControlConfig
 from venus_ems.sim.physics import Site
 from venus_ems.sim.scenarios import get_scenario, list_scenarios
+from venus_ems.sim.stepped import (
+    Combined,
+    CoreController,
+    GridKpis,
+    LimiterController,
+    LimiterKpis,
+    Run,
+    drive,
+    run,
+)
 
 DAY = 86400.0
 FEATURE = EssControlConfig(enabled=True)  # [ess_control] defaults: zero export, dead time 2 s

@@ -29,7 +29,7 @@ from . import __version__
 from .errors import ConfigError, EmsError
 
 if TYPE_CHECKING:
-    from .runtime.config import Config
+    from .runtime.config import Config, WebConfig
 from .clock import Clock, RealClock, ScaledClock
 from .install.commands import COMMANDS, add_commands, run_command
 from .venus import open_monitor
@@ -72,6 +72,11 @@ def _parser() -> argparse.ArgumentParser:
         "--no-bus", action="store_true", help="do not ask localsettings which values it overrides"
     )
 
+    sub.add_parser(
+        "hash-password",
+        help="print the [web] password_hash for a password (asked for, or read from stdin)",
+    )
+
     status = sub.add_parser("status", help="print one status line per second")
     status.add_argument("--bus", help="D-Bus address")
     status.add_argument("--count", type=int, default=0, help="stop after N lines (0 = forever)")
@@ -81,8 +86,27 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--scenario", default="summer-sunny", help="see --list")
     sim.add_argument("--list", action="store_true", help="list the scenarios and exit")
     sim.add_argument("--speed", type=float, default=1.0, help="time factor (1 = real time)")
-    sim.add_argument("--start", default="12:00", help="time of day to start at (HH:MM)")
-    sim.add_argument("--duration", type=float, default=math.inf, help="simulated seconds to run")
+    sim.add_argument(
+        "--start", help="time of day to start at (HH:MM; default 12:00 live, 00:00 for --report)"
+    )
+    sim.add_argument(
+        "--duration",
+        type=float,
+        default=math.inf,
+        help="simulated seconds to run (default: forever live, a whole day for --report)",
+    )
+    sim.add_argument(
+        "--report",
+        metavar="DIR",
+        help="run the day stepped, as fast as possible, and write DIR/report.html",
+    )
+    sim.add_argument("--config", help="with --report: the venus-ems config to simulate")
+    sim.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("FILE_A", "FILE_B"),
+        help="with --report: two configs side by side",
+    )
     sim.add_argument("--bus", help="bus address (default: start a private dbus-daemon)")
     sim.add_argument(
         "--external-meter",
@@ -115,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--control-port", type=int, default=0, help="port of the HTTP fault control (0 = free)"
     )
+    demo.add_argument(
+        "--web",
+        metavar="[HOST:]PORT",
+        help="also serve the dashboard, e.g. --web 8088 (loopback, no password)",
+    )
 
     fault = sub.add_parser(
         "sim-fault",
@@ -143,9 +172,16 @@ def _parser() -> argparse.ArgumentParser:
 async def _daemon(config: Config, bus: str | None, dry_run: bool) -> None:
     from .daemon import run_daemon  # noqa: PLC0415 - keep `check-config` light
 
+    extras = []
+    if config.web.enabled:
+        from .web import WebServer  # noqa: PLC0415 - only with [web] enabled
+
+        extras.append(WebServer(config.web, RealClock()))
     async with anyio.create_task_group() as tg:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            await tg.start(partial(run_daemon, config, bus_address=bus, dry_run=dry_run))
+            await tg.start(
+                partial(run_daemon, config, bus_address=bus, dry_run=dry_run, extras=extras)
+            )
             async for signum in signals:
                 _LOG.info("stopping on %s", signal.Signals(signum).name)
                 tg.cancel_scope.cancel()
@@ -169,6 +205,24 @@ def _run(args: argparse.Namespace) -> int:
     for warning in config_warnings(config, args.config):
         _LOG.warning("config: %s", warning)
     anyio.run(_daemon, config, args.bus, args.dry_run)
+    return EXIT_OK
+
+
+def _hash_password() -> int:
+    import getpass  # noqa: PLC0415
+
+    from .runtime.passwords import hash_password  # noqa: PLC0415
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("dashboard password: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    try:
+        print(hash_password(password))
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return EXIT_OK
 
 
@@ -221,7 +275,7 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
     from .runtime.statusline import format_status  # noqa: PLC0415
     from .sim.run import running_site, time_of_day  # noqa: PLC0415
 
-    start = _start(args.start)
+    start = _start(args.start or "12:00")
     async with (
         running_site(
             args.scenario,
@@ -238,7 +292,8 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
         open_monitor(address) as mon,
     ):
         print(sim.describe(), flush=True)
-        print(f"scenario {args.scenario} from {args.start}, speed {args.speed:g}x; Ctrl-C stops.")
+        start_text = args.start or "12:00"
+        print(f"scenario {args.scenario} from {start_text}, speed {args.speed:g}x; Ctrl-C stops.")
         site = sim.gx.site
         t_end = site.time + args.duration
         while site.time < t_end:
@@ -250,6 +305,23 @@ async def _sim(address: str, args: argparse.Namespace, clock: Clock) -> None:
             await anyio.sleep(1.0)  # progress once per real second, whatever the speed
         if math.isfinite(args.duration):
             print(format_status(mon, f"{time_of_day(site.time)} 100%"), flush=True)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``sim --report DIR``: simulate the day stepped and write the HTML report."""
+    from .sim.report.command import report_files  # noqa: PLC0415
+
+    page = report_files(
+        args.scenario,
+        args.report,
+        config=args.config,
+        compare=args.compare,
+        start_s=_start(args.start or "00:00"),
+        duration_s=None if math.isinf(args.duration) else args.duration,
+        progress=sys.stderr.isatty(),
+    )
+    print(f"report: {page}")
+    return EXIT_OK
 
 
 def _start(text: str) -> float:
@@ -291,7 +363,23 @@ async def _demo(address: str, args: argparse.Namespace, clock: Clock) -> None:
             state_dir=state_dir,
             seconds=args.seconds,
             control_port=args.control_port,
+            web=args.web_config,
         )
+
+
+def _web_option(text: str | None) -> WebConfig | None:
+    """``--web [HOST:]PORT`` -> an enabled loopback [web] config (ConfigError if malformed)."""
+    from pydantic import ValidationError  # noqa: PLC0415
+
+    from .runtime.config import WebConfig  # noqa: PLC0415
+
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":")
+    try:
+        return WebConfig(enabled=True, host=host or "127.0.0.1", port=int(port))
+    except (ValueError, ValidationError) as err:
+        raise ConfigError(f"--web {text}: expected [HOST:]PORT on loopback ({err})") from None
 
 
 # ----------------------------------------------------------------------------------- sim-fault
@@ -349,16 +437,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run(args)
         if args.command == "check-config":
             return _check_config(args)
+        if args.command == "hash-password":
+            return _hash_password()
         if args.command == "status":
             anyio.run(_status, args.bus, args.count, args.interval, RealClock())
             return EXIT_OK
         if args.command == "sim":
             if args.list:
                 return _list_scenarios()
+            if args.report is not None:
+                return _report(args)
+            if args.config or args.compare:
+                raise ConfigError("--config and --compare go with --report DIR")
             if args.bus_settings and not args.bus:
                 raise ConfigError("--bus-settings needs --bus: a new private bus has no settings")
             return _with_bus(args.bus, _sim, args, _sim_clock(args.speed))
         if args.command == "demo":
+            args.web_config = _web_option(args.web)  # a bad --web fails before anything starts
             return _with_bus(args.bus, _demo, args, _sim_clock(args.speed))
         if args.command == "sim-fault":
             return _sim_fault(args)

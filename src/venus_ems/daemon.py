@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
 import anyio
 from anyio.abc import TaskStatus
@@ -30,11 +31,19 @@ from .runtime.leftovers import bus_id, clear_leftovers
 from .runtime.mqtt import MqttLink
 from .runtime.status import StatusPublisher
 from .runtime.supervisor import Supervisor
-from .venus import SettingsClient, open_monitor
+from .venus import Monitor, SettingsClient, open_monitor
 
-__all__ = ["run_daemon"]
+__all__ = ["Extra", "run_daemon"]
 
 _LOG = logging.getLogger(__name__)
+
+
+class Extra(Protocol):
+    """A component started after MQTT on the shared monitor (the dashboard, wired by the CLI)."""
+
+    async def run(self, monitor: Monitor, *, task_status: TaskStatus[None]) -> None:
+        """Serve until cancelled; ``task_status.started()`` once running."""
+        ...
 
 
 async def run_daemon(
@@ -44,9 +53,14 @@ async def run_daemon(
     clock: Clock | None = None,
     dry_run: bool = False,
     features: Sequence[tuple[str, Feature]] | None = None,
+    extras: Sequence[Extra] = (),
     task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Run until cancelled; ``features`` overrides the configured ones (tests)."""
+    """Run until cancelled; ``features`` overrides the configured ones (tests).
+
+    ``extras`` start last, on the shared monitor (the CLI passes the dashboard when ``[web]``
+    is enabled; this module does not import ``web``).
+    """
     clock = clock or RealClock()
     address = bus_address or config.general.bus_address
     dry = dry_run or config.general.dry_run
@@ -96,6 +110,8 @@ async def run_daemon(
             )
             if mqtt is not None:
                 await tg.start(mqtt.run)
+            for extra in extras:
+                await tg.start(extra.run, monitor)
             _LOG.info("venus-ems running: %d features", len(chosen))
             task_status.started()
             # the supervisor raises when a feature crash-loops or every feature has failed; with

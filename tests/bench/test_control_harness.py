@@ -11,12 +11,20 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 
 import control
-from control_ess import FloorLatch, conversion_window
-from control_harness import Delayed, DelayLine, Run, drive, run
-from control_kpis import GridKpis, LimiterKpis
 from venus_ems.control import EssMethod
 from venus_ems.sim.physics import Site
 from venus_ems.sim.scenarios import get_scenario
+from venus_ems.sim.stepped import (
+    Delayed,
+    DelayLine,
+    FloorLatch,
+    GridKpis,
+    LimiterKpis,
+    Run,
+    conversion_window,
+    drive,
+    run,
+)
 
 AIM = control.AIM
 STEPS = [

@@ -15,9 +15,10 @@ import anyio
 from ..clock import Clock
 from ..daemon import run_daemon
 from ..features import REGISTRY
-from ..runtime.config import Config, parse_config
+from ..runtime.config import Config, WebConfig, parse_config
 from ..runtime.statusline import format_status
 from ..venus import open_monitor
+from ..web import WebServer
 from .run import running_site, time_of_day
 
 __all__ = ["demo_config", "run_demo"]
@@ -50,8 +51,12 @@ async def run_demo(
     state_dir: str,
     seconds: float = math.inf,
     control_port: int = 0,
+    web: WebConfig | None = None,
 ) -> None:
-    """Run everything and print a status line per second until ``seconds`` pass or cancelled."""
+    """Run everything and print a status line per second until ``seconds`` pass or cancelled.
+
+    With ``web`` the dashboard is served too (on the site's clock for its history).
+    """
     async with running_site(
         scenario,
         address=address,
@@ -69,12 +74,19 @@ async def run_demo(
         for note in notes:
             print(f"note: {note}")
         print(f"scenario {scenario}, starting at {start_s / 3600:05.2f} h; Ctrl-C stops.")
+        extras = [] if web is None else [WebServer(web, clock)]
         async with anyio.create_task_group() as tg, open_monitor(address) as mon:
             await tg.start(
                 lambda task_status: run_daemon(
-                    config, bus_address=address, clock=clock, task_status=task_status
+                    config,
+                    bus_address=address,
+                    clock=clock,
+                    extras=extras,
+                    task_status=task_status,
                 )
             )
+            for server in extras:
+                print(f"dashboard: {server.url}", flush=True)
             t0 = clock.monotonic()
             while clock.monotonic() - t0 < seconds:
                 print(format_status(mon, time_of_day(sim.gx.site.time)), flush=True)

@@ -20,6 +20,7 @@ from .migrate import MIGRATIONS, Migration, migrate
 from .model import SCHEMA_VERSION, Config
 from .report import InvalidConfigError, Problem
 from .secrets import MASK, Secret, known_secrets
+from .web import WebConfig
 
 __all__ = [
     "EXIT_INVALID",
@@ -47,6 +48,7 @@ __all__ = [
     "SettingsGuardConfig",
     "TemperatureConfig",
     "TimeToGoConfig",
+    "WebConfig",
     "check_config",
     "check_publish_topic",
     "check_topic_filter",

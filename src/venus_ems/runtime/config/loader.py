@@ -153,6 +153,10 @@ def checked_config(
         out.append(f"mqtt: {mqtt.host}:{mqtt.effective_port} ({tls}), prefix {mqtt.topic_prefix}")
     else:
         out.append("mqtt: disabled")
+    web = config.web
+    if web.enabled:
+        guard = "password" if web.password_hash is not None else "no password, loopback only"
+        out.append(f"web: dashboard on http://{web.host}:{web.port}/ ({guard})")
     if config.general.dry_run:
         out.append("dry_run: writes are logged, not made")
     out.extend(f"warning: {text}" for text in config_warnings(config, path))

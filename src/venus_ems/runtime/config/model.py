@@ -15,6 +15,7 @@ from .general import GeneralConfig, MqttConfig
 from .guard import SettingsGuardConfig
 from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .secrets import Secret
+from .web import WebConfig
 
 __all__ = ["SCHEMA_VERSION", "Config"]
 
@@ -36,6 +37,7 @@ class Config(StrictModel):
     ess_control: EssControlConfig = EssControlConfig()
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
+    web: WebConfig = WebConfig()
 
     @classmethod
     def feature_tables(cls) -> dict[str, tuple[type[FeatureTable], bool]]:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from control_ess import FloorLatch, conversion_window, inverter_output_w
-from venus_ems.sim.physics import Site
+from ..physics import Site
+from .controllers import FloorLatch, conversion_window, inverter_output_w
+
+__all__ = ["GridKpis", "LimiterKpis"]
 
 _H = 3600.0
 _MULTI_NOISE_W = 150.0  # the simulated Multi's low-power error near a 0 W target: not a choice

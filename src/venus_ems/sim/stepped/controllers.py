@@ -1,8 +1,8 @@
-"""ESS controllers for the harness: our core, the naive baseline, the oracle bound, the limiter.
+"""Our controllers for the stepped harness (the ESS core, the output limiter) and their plumbing.
 
-All of them act through the same delay line (``dead_time_s`` between a command and its effect)
-on the same site. Our core and the baseline see what a GX shows: the grid meter's view (1 Hz,
-noise, quantisation), battery and Multi readings. The oracle sees the true load every step.
+They act through the delay line (``dead_time_s`` between a command and its effect) and see what
+a GX shows: the grid meter's view (1 Hz, noise, quantisation), battery and Multi readings. The
+benchmark's references (naive baseline, oracle) are in ``bench/control_refs.py``.
 """
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from control_harness import Delayed
-from venus_ems.control import (
+from ...control import (
     BatterySample,
     Command,
     EssInputs,
@@ -25,11 +24,21 @@ from venus_ems.control import (
     SetGridSetpoint,
     SetMaxDischargePower,
     SetPhaseSetpoints,
-    baseline,
     limiter_output,
     modes,
 )
-from venus_ems.sim.physics import Site
+from ..physics import Site
+from .harness import Delayed
+
+__all__ = [
+    "HUB4_MODE",
+    "CoreController",
+    "FloorLatch",
+    "LimiterController",
+    "conversion_window",
+    "inverter_output_w",
+    "site_inputs",
+]
 
 HUB4_MODE = "/Settings/CGwacs/Hub4Mode"
 
@@ -126,6 +135,7 @@ class _Sender:
     _last_at: float = -1e18
 
     def send(self, cmds: Sequence[Command], t: float) -> list[Delayed]:
+        """The writes for ``cmds`` (or a due mode-3 refresh), counted."""
         out = [_write_command(c, self.dead_time_s) for c in cmds]
         if cmds:
             self.commands += len(cmds)
@@ -146,6 +156,7 @@ class CoreController:
     every_step = False
 
     def __init__(self, name: str, settings: EssSettings, dead_time_s: float) -> None:
+        """The core with the feature's settings; commands take effect ``dead_time_s`` later."""
         self.name = name
         self.settings = settings
         self.state = EssState()
@@ -153,70 +164,14 @@ class CoreController:
         self.sender = _Sender(dead_time_s, mode3)
 
     def setup(self, site: Site) -> None:
+        """Put the GX in the ESS mode the method needs (the user's job on a real GX)."""
         site.set_ess_setting(HUB4_MODE, 3 if self.sender.mode3 else 1)
 
     def __call__(self, site: Site, t: float) -> list[Delayed]:
+        """Decide on the GX's readings at ``t``."""
         d = modes.decide(site_inputs(site, t), self.state, self.settings, t)
         self.state = d.next_state
         return self.sender.send(d.commands, t)
-
-
-class BaselineController:
-    """The naive baseline: a fixed-period P step on the latest reading, whatever its age."""
-
-    every_step = False
-
-    def __init__(self, name: str, settings: baseline.BaselineSettings, dead_time_s: float) -> None:
-        self.name = name
-        self.settings = settings
-        self.state = baseline.BaselineState()
-        self.sender = _Sender(dead_time_s, settings.method is EssMethod.MODE3)
-
-    def setup(self, site: Site) -> None:
-        site.set_ess_setting(HUB4_MODE, 3 if self.sender.mode3 else 1)
-
-    def __call__(self, site: Site, t: float) -> list[Delayed]:
-        d = baseline.decide(site_inputs(site, t), self.state, self.settings, t)
-        self.state = d.next_state
-        return self.sender.send(d.commands, t)
-
-
-class OracleController:
-    """Knows the load exactly, every step; same Multi, limits and dead time (mode 3).
-
-    It needs no feedback: the per-phase AC-input setpoints that put the grid at ``aim_w`` for
-    the present load, with the total conversion clamped to what the battery and the Multi
-    allow (:func:`conversion_window`, SoC floor included). What is left is the dead time and
-    the Multi's own lag.
-    """
-
-    every_step = True
-
-    def __init__(self, name: str, aim_w: float, dead_time_s: float) -> None:
-        self.name = name
-        self.aim_w = aim_w
-        self.sender = _Sender(dead_time_s, mode3=True)
-        self.floor = FloorLatch()
-        self._sent: tuple[float, ...] | None = None
-
-    def setup(self, site: Site) -> None:
-        site.set_ess_setting(HUB4_MODE, 3)
-
-    def __call__(self, site: Site, t: float) -> list[Delayed]:
-        n = site.phases
-        idle = site.multi.idle_w()
-        acin_side = [site.load_in_w[i] - site.pv_in_w[i] - site.micro_in_w[i] for i in range(n)]
-        if_idle = sum(site.acout_w) + n * idle + sum(acin_side)
-        lo, hi = conversion_window(site, self.floor.update(site))
-        conv = min(max(self.aim_w - if_idle, lo), hi)
-        setpoints = tuple(round(conv / n + site.acout_w[i] + idle, 1) for i in range(n))
-        if (
-            self._sent is not None
-            and max(abs(a - b) for a, b in zip(setpoints, self._sent, strict=True)) < 1.0
-        ):
-            return self.sender.send((), t)
-        self._sent = setpoints
-        return self.sender.send((SetPhaseSetpoints.of(setpoints),), t)
 
 
 class LimiterController:
@@ -229,6 +184,7 @@ class LimiterController:
     every_step = False
 
     def __init__(self, name: str, settings: LimiterSettings, dead_time_s: float) -> None:
+        """The limiter core with the feature's settings; writes act ``dead_time_s`` later."""
         self.name = name
         self.settings = settings
         self.cap = limiter_output.CapSettings(settings)
@@ -239,6 +195,7 @@ class LimiterController:
         """Nothing to set: the limiter rides on whatever ESS mode 1/2 loop runs."""
 
     def __call__(self, site: Site, t: float) -> list[Delayed]:
+        """Decide on the Multi's inverter output at ``t``."""
         out = inverter_output_w(site)
         eta = site.params.multi.efficiency
         dc_w = sum(c / eta for c in site.multi.conv_w if c < 0)  # what vebus /Dc/0/Power shows

@@ -22,8 +22,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from venus_ems.sim.physics import Site
-from venus_ems.sim.scenarios import ScenarioDriver, get_scenario
+from ..physics import Site
+from ..scenarios import ScenarioDriver, get_scenario
+
+__all__ = [
+    "Combined",
+    "Controller",
+    "DelayLine",
+    "Delayed",
+    "Observer",
+    "Run",
+    "Write",
+    "drive",
+    "run",
+]
 
 Write = Callable[[Site], None]
 """An action on the site, e.g. ``lambda s: s.set_hub4_setpoint_override(-200.0)``."""
@@ -41,8 +53,11 @@ class Controller(Protocol):
     """Anything that reads the site and sends delayed writes."""
 
     name: str
-    every_step: bool
-    """True: called every step with exact values (oracles); False: on meter samples only."""
+
+    @property
+    def every_step(self) -> bool:
+        """True: called every step with exact values (oracles); False: on meter samples only."""
+        ...
 
     def setup(self, site: Site) -> None:
         """Prepare the site before the first step (ESS mode, start values)."""
