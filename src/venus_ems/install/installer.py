@@ -195,6 +195,8 @@ def _roll_back(
     _svc_quietly(layout.service, "-u", "-t")
     health = _health(layout, old_version, bus, opts, old_pid=old_pid, settle_s=opts.settle_s)
     state = "running again" if health.ok else f"NOT healthy either: {health.detail}"
+    # a process of the failed build that was still starting may have written into it meanwhile
+    shutil.rmtree(layout.versions / failed, ignore_errors=True)
     say(f"rolled back to venus-ems {old_version} ({back_to}): {state}")
     return EXIT_FAILED
 

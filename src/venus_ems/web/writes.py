@@ -121,6 +121,7 @@ class SettingWriter:
         the two come from different services, so they may arrive in either order.
         """
         put_back: object = None
+        reason: str | None = None
         with anyio.move_on_after(_SETTLE_S):
             async for changes in sub:
                 for (service, p), v in changes.items():
@@ -132,7 +133,11 @@ class SettingWriter:
                         and isinstance(v, str)
                         and path in v
                     ):
-                        return v
+                        reason = v
+                if reason is not None and put_back is not None:
+                    break  # the answer then carries the value really kept
+        if reason is not None:
+            return reason
         if put_back is not None:
             return self._complaint(path) or f"put back to {put_back!r} by venus-ems"
         return None
