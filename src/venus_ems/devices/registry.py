@@ -27,6 +27,7 @@ __all__ = ["DEFAULT_DRIVER", "DRIVERS", "Opener", "load_opener", "open_device"]
 DRIVERS: Mapping[str, str] = MappingProxyType(
     {
         "blueprint": "venus_ems.devices.blueprint:open_device",
+        "opendtu": "venus_ems.devices.opendtu:open_device",
         "shelly": "venus_ems.devices.shelly:open_device",
     }
 )

@@ -93,6 +93,7 @@ class Actuator(Generic[T]):
         self._seq = itertools.count()
         self._wake = anyio.Event()
         self.written: T = _UNSET
+        self._reassert = False
         self.last_write_at: float | None = None
         self.last_attempt_at: float | None = None
         self.last_error: str | None = None
@@ -124,6 +125,15 @@ class Actuator(Generic[T]):
             self.written = _UNSET
             self.last_error = None
         self._changed()
+
+    def reassert(self) -> None:
+        """The output lost what we wrote (a device restarted): write the desired value again.
+
+        Ignored until something was written. Rate limit and retry pacing still apply.
+        """
+        if self.written is not _UNSET:
+            self._reassert = True
+            self._wake.set()
 
     @property
     def value(self) -> T | None:
@@ -184,7 +194,8 @@ class Actuator(Generic[T]):
             retry_at = self.last_attempt_at + self.retry_s
         else:
             retry_at = now
-        if self.written is _UNSET or desired != self.written or self.last_error is not None:
+        changed = self.written is _UNSET or desired != self.written or self._reassert
+        if changed or self.last_error is not None:
             earliest = (
                 now if self.last_write_at is None else self.last_write_at + self.min_interval_s
             )
@@ -213,11 +224,16 @@ class Actuator(Generic[T]):
         finally:
             with anyio.move_on_after(self.shutdown_timeout_s, shield=True):
                 await self.safe_state()
+            close = getattr(self.writer, "aclose", None)
+            if close is not None:  # a writer holding its own connection lets it go last
+                with anyio.move_on_after(1.0, shield=True):
+                    await close()
 
     async def safe_state(self) -> None:
         """Write the safe value now if we ever wrote something else (bounded by the timeout)."""
         self._claims.clear()
-        if self.written is _UNSET or (self.written == self.safe_value and self.last_error is None):
+        settled = self.written == self.safe_value and self.last_error is None and not self._reassert
+        if self.written is _UNSET or settled:
             return
         _LOG.info("%s: safe state %r", self.name, self.safe_value)
         await self._write(self.safe_value)
@@ -244,6 +260,7 @@ class Actuator(Generic[T]):
         if value != self.written:
             _LOG.debug("%s: wrote %r to %s", self.name, value, self.writer.target)
         self.written = value
+        self._reassert = False
         self.last_write_at = now
         self.last_error = None
         self.writes += 1

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from .catalog import EvSession, Scenario, ScenarioSeries, get_scenario, list_scenarios
+from .catalog import (
+    MICRO_PAIR,
+    EvSession,
+    Scenario,
+    ScenarioSeries,
+    get_scenario,
+    hoymiles,
+    list_scenarios,
+)
 from .data import DataFile, read_data
 from .runner import (
     Controller,
@@ -14,6 +22,7 @@ from .runner import (
 )
 
 __all__ = [
+    "MICRO_PAIR",
     "Controller",
     "DataFile",
     "EvSession",
@@ -22,6 +31,7 @@ __all__ = [
     "ScenarioDriver",
     "ScenarioSeries",
     "get_scenario",
+    "hoymiles",
     "iter_scenario",
     "list_scenarios",
     "read_data",
