@@ -11,7 +11,8 @@ its own dead time (command -> full effect). One decision per new grid reading:
    highest demand leaves the grid below the band (``D_hi - C < target - down_band``), and up
    when even the lowest demand leaves it above (``D_lo - C > target + up_band``); the new
    total is ``D_lo - target`` in both cases (export-averse). Inside the band, or while unsure,
-   it holds. So a pending command is never doubled, yet a load drop during another inverter's
+   it holds. A raise waits until the import has lasted ``up_delay_s`` (scaled by each
+   inverter's dead time over the fastest one's): short peaks are not chased into export. So a pending command is never doubled, yet a load drop during another inverter's
    dead time is acted on at once (fast down), and several inverters with different dead
    times work in parallel.
 3. **Few commands.** The change goes to one inverter if one can take it all, else in order:
@@ -375,7 +376,14 @@ class _Decider:
                 return
             if s.max_increase_w is not None:
                 want = min(want, commanded + s.max_increase_w)
-            cands = [inv for inv in settled if inv.saturated_w(inv.settle_end()) is None]
+            lasted = grid.measured_at - self.up_since
+            fastest = min(inv.dead_s for inv in avail)
+            cands = [
+                inv
+                for inv in settled
+                if inv.saturated_w(inv.settle_end()) is None
+                and lasted >= s.up_delay_s * inv.dead_s / fastest
+            ]
             if cands:
                 self.allocate(want - commanded, cands, up=True)
             else:

@@ -88,11 +88,14 @@ class MicroSettings:
 
     The grid is held inside ``[target_w - down_band_w, target_w + up_band_w]``. ``total_cap_w``
     bounds the AC of every micro-inverter the feature knows (the legal limit of a plug-in
-    system), PV-fed ones included. ``max_increase_w`` caps one raise (None = none). Readings
-    older than ``stale_after_s`` (grid) or ``dtu_stale_after_s`` (the DTU's answers) put every
-    inverter at its safe limit. ``meter_latency_s``: how long after a change the grid
-    reading shows it. After ``max_failures`` failed limit writes an inverter is restarted, at
-    most every ``restart_backoff_s``, and its limit is set anew ``restart_settle_s`` later.
+    system), PV-fed ones included. ``max_increase_w`` caps one raise (None = none). An import
+    must last ``up_delay_s`` before the fastest inverter is raised, and k times as long for one
+    with k times its dead time (a short peak is over before a slow inverter would follow it,
+    and a followed peak ends in export). Readings older than ``stale_after_s`` (grid) or
+    ``dtu_stale_after_s`` (the DTU's answers) put every inverter at its safe limit.
+    ``meter_latency_s``: how long after a change the grid reading shows it. After
+    ``max_failures`` failed limit writes an inverter is restarted, at most every
+    ``restart_backoff_s``, and its limit is set anew ``restart_settle_s`` later.
     """
 
     inverters: tuple[InverterSettings, ...]
