@@ -11,14 +11,14 @@ its own dead time (command -> full effect). One decision per new grid reading:
    highest demand leaves the grid below the band (``D_hi - C < target - down_band``), and up
    when even the lowest demand leaves it above (``D_lo - C > target + up_band``); the new
    total is ``D_lo - target`` in both cases (export-averse). Inside the band, or while unsure,
-   it holds. A raise waits until the import has lasted ``up_delay_s`` (scaled by each
-   inverter's dead time over the fastest one's): short peaks are not chased into export. So a pending command is never doubled, yet a load drop during another inverter's
+   it holds. So a pending command is never doubled, yet a load drop during another inverter's
    dead time is acted on at once (fast down), and several inverters with different dead
-   times work in parallel.
+   times work in parallel. A raise waits until the import has lasted ``up_delay_s``, scaled
+   by each inverter's dead time over the fastest one's: short peaks are not chased into export.
 3. **Few commands.** The change goes to one inverter if one can take it all, else in order:
    raises to the highest priority first, cuts to the lowest first; ties go to the shortest
-   dead time, then rotate every ``rotate_s`` (wear levelling). Limits are whole percent,
-   rounded down (never above what is needed).
+   dead time, then rotate every ``rotate_s`` (wear levelling). Limits are whole percent
+   (OpenDTU's relative limit), rounded to the nearest.
 4. **Bounds.** Each inverter stays within its minimum and maximum; the total within the cap
    (``total_cap_w`` minus the PV-fed inverters and unavailable ones) and the battery's DCL
    budget, enforced at once even without a new grid reading.
