@@ -302,9 +302,23 @@ class _Decider:
 
         return sorted(avail, key=key)
 
-    def allocate(self, delta: float, cands: list[_Inv], up: bool) -> None:
-        """Spread ``delta`` W (> 0 up, < 0 down) over ``cands`` with as few commands as possible."""
+    def allocate(
+        self, delta: float, groups: list[list[_Inv]], up: bool, *, floor: bool = False
+    ) -> None:
+        """Spread ``delta`` W (> 0 up, < 0 down) with as few commands as possible.
+
+        The groups are used in turn (settled inverters before those still in their dead time).
+        ``floor``: round every limit down, so a bound (cap, DCL) is never passed by a step.
+        """
         need = abs(delta)
+        done: set[str] = set()
+        for cands in groups:
+            need = self._spread(need, [c for c in cands if c.cfg.serial not in done], up, floor)
+            done.update(c.cfg.serial for c in cands)
+            if need < 1.0:
+                return
+
+    def _spread(self, need: float, cands: list[_Inv], up: bool, floor: bool) -> float:
         ordered = self.order(cands, up)
 
         def room(inv: _Inv) -> float:
@@ -314,21 +328,19 @@ class _Decider:
             return max(inv.to_w - cfg.watts(cfg.min_pct), 0.0)
 
         single = [inv for inv in ordered if room(inv) >= need]
-        chosen = single[:1] or ordered
-        for inv in chosen:
-            if need <= 0:
-                break
+        for inv in single[:1] or ordered:
             take = min(room(inv), need)
-            if take <= 0:
+            if need < 1.0 or take <= 0:
                 continue
             cfg = inv.cfg
-            wanted = inv.to_w + take if up else inv.to_w - take
-            pct = round(wanted / cfg.step_w)
+            wanted = (inv.to_w + take if up else inv.to_w - take) / cfg.step_w
+            pct = math.floor(wanted + 1e-9) if floor else round(wanted)
             pct = min(max(pct, cfg.min_pct), cfg.max_pct)
             if pct == inv.st.commanded_pct:
                 continue
             need -= abs(cfg.watts(pct) - inv.to_w)
             self.cmds.append(inv.command(pct, self.now))
+        return need
 
     # ----------------------------------------------------------------- regulation
 
@@ -344,14 +356,15 @@ class _Decider:
             return
         lo_total, hi_total = self.bounds(avail, verdict)
         settled = [inv for inv in avail if now >= inv.settle_end()]
-        commanded = sum(inv.interval(math.inf)[2] for inv in avail)
-        if commanded > hi_total + 1.0:  # a cap or the DCL came down: now, reading or not
-            self.allocate(hi_total - commanded, settled or avail, up=False)
+        limits = sum(inv.to_w for inv in avail)
+        if limits > hi_total + 1.0:  # a cap or the DCL came down: now, reading or not
+            self.allocate(hi_total - limits, [settled, avail], up=False, floor=True)
             return
         if verdict.full:
-            if hi_total - commanded >= min(inv.cfg.step_w for inv in avail):
-                self.allocate(hi_total - commanded, settled, up=True)
+            if hi_total - limits >= min(inv.cfg.step_w for inv in avail):
+                self.allocate(hi_total - limits, [settled], up=True, floor=True)
             return
+        commanded = sum(inv.interval(math.inf)[2] for inv in avail)  # what they will deliver
         grid = self.inputs.grid
         assert grid is not None  # checked by unsafe_inputs
         if self.grid_used_at is not None and grid.measured_at <= self.grid_used_at:
@@ -366,7 +379,7 @@ class _Decider:
         want = min(max(d_lo - s.target_w, lo_total), hi_total)
         if commanded > d_hi - s.target_w + s.down_band_w:
             cands = [inv for inv in settled if inv.saturated_w(inv.settle_end()) is None]
-            self.allocate(want - commanded, cands or avail, up=False)
+            self.allocate(want - commanded, [cands, avail], up=False)
         elif commanded < d_lo - s.target_w - s.up_band_w and want > commanded:
             self.up_since = grid.measured_at if up_since is None else up_since
             if grid.measured_at - self.up_since < s.up_delay_s:
@@ -385,7 +398,7 @@ class _Decider:
                 and lasted >= s.up_delay_s * inv.dead_s / fastest
             ]
             if cands:
-                self.allocate(want - commanded, cands, up=True)
+                self.allocate(want - commanded, [cands], up=True, floor=want >= hi_total)
             else:
                 self.reasons.append(self.waiting(avail))
         elif d_lo != d_hi:

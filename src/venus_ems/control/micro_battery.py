@@ -5,7 +5,8 @@
   configured start threshold (``start_soc_pct``, ``start_voltage_v``) is reached.
 * **Seasonal stop SoC** (seed B's ``SocFloatingMax``): a memory of the daily SoC peaks. At each
   peak (SoC rises, then falls) the floating maximum jumps to 110 if the peak was 99 % or more,
-  rises by half the gap if the peak was above it, and falls by 1 % if below. With ``seasonal``
+  rises by half the gap if the peak was above it, and falls by 1 % if below (not below 74 %,
+  seed B's lowest). With ``seasonal``
   the stop SoC is raised by ``99 - floating max``: a battery that no longer gets full (winter)
   keeps a larger reserve, one that gets full every day (summer) is used deeper.
 * **Full battery**: with ``full_soc_pct`` set, once the battery was full recently (floating
@@ -31,6 +32,8 @@ __all__ = ["BatteryRules", "BatteryState", "BatteryVerdict", "FloatingMax", "bat
 
 FULL_PEAK_PCT = 99
 FLOATING_FULL = 110.0
+FLOATING_LOW = 74.0
+"""The floating max falls by 1 % per lower peak, but not below this (seed B's MINMAXSOC)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +103,7 @@ class FloatingMax:
                 value = FLOATING_FULL
             elif last > value:
                 value += math.floor((last - value + 1) / 2)
-            elif last < value:
+            elif last < value and value > FLOATING_LOW:
                 value -= 1.0
         return FloatingMax(value, soc, rising)
 
