@@ -60,7 +60,13 @@ def limits_w(handles: SimHandles) -> dict[str, float]:
 
 
 def at_safe(handles: SimHandles) -> bool:
+    """Every inverter acknowledged its safe limit."""
     return all(abs(limits_w(handles)[s] - w) < 0.5 for s, w in SAFE_W.items())
+
+
+def raised(handles: SimHandles) -> bool:
+    """Some inverter acknowledged a limit above its safe one (the daemon regulates)."""
+    return any(limits_w(handles)[s] > w + 0.5 for s, w in SAFE_W.items())
 
 
 @dataclass

@@ -11,8 +11,10 @@ from micro_support import (
     dcload,
     limits_w,
     micro_site,
+    raised,
 )
 
+from venus_ems.features import micro_inverter
 from venus_ems.venus import SETTINGS_SERVICE
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.anyio
 async def test_holds_the_grid_and_shows_the_inverters_on_the_gx(bus_address, tmp_path):
     async with micro_site(bus_address, tmp_path) as site:
         # the first writes are the safe limits (start), then regulation
-        await site.until(lambda: not at_safe(site.sim), 30)
+        await site.until(lambda: raised(site.sim), 30)
         await site.run(60)
         assert 0.0 <= site.grid_w <= 60.0, site.status("Reasons")
         mon, gx = site.mon, site.sim.gx
@@ -49,14 +51,14 @@ async def test_holds_the_grid_and_shows_the_inverters_on_the_gx(bus_address, tmp
 
 async def test_lost_meter_puts_every_inverter_at_its_safe_limit_and_back(bus_address, tmp_path):
     async with micro_site(bus_address, tmp_path, extra="stale_input_s = 3.0\n") as site:
-        await site.until(lambda: not at_safe(site.sim), 30)
+        await site.until(lambda: raised(site.sim), 30)
         site.sim.gx.site.set_meter_connected(False)
         took = await site.until(lambda: at_safe(site.sim), 20)
         assert took <= 3.0 + 4.0  # detection, then the DTU's acknowledgement
         assert "no grid reading" in site.status("Reasons")
         assert "safe" in site.status("Message")
         site.sim.gx.site.set_meter_connected(True)
-        await site.until(lambda: not at_safe(site.sim), 30)
+        await site.until(lambda: raised(site.sim), 30)
 
 
 async def test_dtu_offline_values_go_invalid_never_zero(bus_address, tmp_path):
@@ -74,7 +76,7 @@ async def test_dtu_offline_values_go_invalid_never_zero(bus_address, tmp_path):
 
 async def test_radio_loss_leaves_the_inverter_alone(bus_address, tmp_path):
     async with micro_site(bus_address, tmp_path) as site:
-        await site.until(lambda: not at_safe(site.sim), 30)
+        await site.until(lambda: raised(site.sim), 30)
         await site.run(30)
         site.sim.gx.site.set_micro_reachable(SLOW, False)
         before = site.sim.gx.site.micros[SLOW].commands
@@ -118,3 +120,15 @@ async def test_pv_fed_inverter_takes_power_limit_writes(bus_address, tmp_path):
         await site.run(70)  # not refreshed within 60 s: back to unlimited (its safe limit)
         assert limits_w(site.sim)[FAST] == 600.0
         assert site.mon.get_float(pv, "/Ac/PowerLimit") == 600.0
+
+
+async def test_a_crashing_feature_leaves_its_inverters_safe(bus_address, tmp_path, monkeypatch):
+    async with micro_site(bus_address, tmp_path) as site:
+        await site.until(lambda: raised(site.sim), 30)
+
+        def broken(*args, **kw):
+            raise RuntimeError("bug in the core")
+
+        monkeypatch.setattr(micro_inverter, "decide", broken)
+        await site.until(lambda: at_safe(site.sim), 15)  # claims released: the safe limits
+        assert "bug in the core" in site.status("LastError")

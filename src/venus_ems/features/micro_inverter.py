@@ -112,7 +112,8 @@ class MicroInverterControl:
     # ----------------------------------------------------------------- settings
 
     def _validate(self, values: dict[str, TunableValue]) -> MicroSettings:
-        plates = {i.serial: i.max_power_w or 1000.0 for i in self.battery_fed}
+        # nameplates come from the DTU later; check the rest against the configured maxima
+        plates = {i.serial: i.max_power_w or max(i.max_w or 0.0, 1000.0) for i in self.battery_fed}
         return core_settings(self.config, values, plates, {})
 
     def _retune(self) -> None:
