@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["MicroInverterControl", "build", "tunables_for"]
 
 TICK_S = 1.0
+MAX_REASONS = 8
+"""Reasons published per decision (each cut at 200 characters): the status paths are bounded."""
 
 
 def tunables_for(config: MicroInverterControlConfig) -> list[Tunable]:
@@ -300,6 +302,7 @@ class MicroInverterControl:
             return
         now = ctx.clock.monotonic()
         mon = ctx.monitor
+        tracker.rejected = []  # this step's rejected readings only
         per_phase = tracker.grid(mon, self.phases)
         grid = (
             None if per_phase is None else GridSample((per_phase.total_w,), per_phase.measured_at)
@@ -380,7 +383,8 @@ class MicroInverterControl:
         state = "safe state" if self.state.safe else "regulating"
         if ReasonCode.BATTERY_STOP in codes:
             state = "battery stopped"
-        ctx.report(f"{state}; limits {', '.join(limits)}", [*rejected, *(r.text for r in reasons)])
+        texts = list(dict.fromkeys([*rejected, *(r.text for r in reasons)]))[:MAX_REASONS]
+        ctx.report(f"{state}; limits {', '.join(limits)}", [t[:200] for t in texts])
 
     def _note(self, ctx: FeatureContext, key: str, text: str | None) -> None:
         old = self._notes.get(key)
