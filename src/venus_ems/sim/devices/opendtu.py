@@ -234,7 +234,16 @@ class OpenDtuEmulator(EmulatorServer):
                     "Efficiency": inv0["Efficiency"],
                 }
             },
-            "DC": new["DC"],
+            # that firmware's Irradiation had no "max" (Wp) yet
+            "DC": {
+                key: {
+                    name: {k: v for k, v in value.items() if k != "max"}
+                    if name == "Irradiation"
+                    else value
+                    for name, value in chan.items()
+                }
+                for key, chan in new["DC"].items()
+            },
             "INV": {"0": {"Temperature": inv0["Temperature"]}},
             "events": inv.events,
         }
