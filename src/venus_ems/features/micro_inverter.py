@@ -31,24 +31,20 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from ..clock import sleep_or_event
-from ..control import GridSample, RestartInverter, SetInverterLimit
+from ..control import GridSample, RestartInverter
 from ..control.micro import decide
 from ..control.micro_guard import conflict
 from ..control.micro_model import MicroInputs, MicroSettings, MicroState
 from ..control.reasons import ReasonCode
-from ..devices import Connection, PowerLimiter
+from ..devices import PowerLimiter
 from ..devices.registry import open_device
 from ..errors import ConfigError, DeviceAuthError, DeviceConnectionError, DeviceError
-from ..runtime.actuator import Actuator
-from ..runtime.config import MicroInverterConfig, MicroInverterControlConfig
-from ..runtime.limit_output import InverterLimitWriter, LimiterOpener, inverter_limit_actuator
+from ..runtime.config import MicroInverterControlConfig
 from ..venus import Subscription
-from .claims import CommandHolder
 from .ess_inputs import InputTracker, phase_count
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 from .micro_inputs import DtuSnapshot, core_settings, grid_owners, inverter_samples, nameplate_of
-from .micro_pv import PvFedInverters
-from .micro_services import MicroServices
+from .micro_outputs import MicroOutputs, connection
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
@@ -75,12 +71,6 @@ def tunables_for(config: MicroInverterControlConfig) -> list[Tunable]:
     ]
 
 
-def _connection(config: MicroInverterControlConfig) -> Connection:
-    assert config.host is not None
-    password = None if config.password is None else config.password.get_secret_value()
-    return Connection(config.host, config.timeout_s, config.username, password)
-
-
 class MicroInverterControl:
     """The micro-inverter zero feed-in feature (C3)."""
 
@@ -90,7 +80,6 @@ class MicroInverterControl:
         """Check the configuration against the core (ConfigError); nothing runs until run()."""
         self.config = config
         self.battery_fed = [i for i in config.inverters if i.source == "battery"]
-        self.pv_fed = [i for i in config.inverters if i.source == "pv"]
         self.tunables = Tunables(
             self.name, "MicroInverterControl", tunables_for(config), self._validate, self._retune
         )
@@ -98,15 +87,8 @@ class MicroInverterControl:
         self.state = MicroState()
         self.settings: MicroSettings | None = None
         self.snapshot = DtuSnapshot()
-        self.nameplates: dict[str, float] = {}
-        self.writers: dict[str, InverterLimitWriter] = {}
-        self.actuators: dict[str, Actuator[Any]] = {}
-        self.holders = {
-            i.serial: CommandHolder(self.name, kinds=(SetInverterLimit,)) for i in config.inverters
-        }
+        self.outputs = MicroOutputs(config, self.name)
         self.device: PowerLimiter | None = None
-        self.services: MicroServices | None = None
-        self.pv: PvFedInverters | None = None
         self._wake = anyio.Event()
         self._notes: dict[str, str] = {}
         self._floating_saved: float | None = None
@@ -121,7 +103,7 @@ class MicroInverterControl:
     def _retune(self) -> None:
         if self.settings is not None:
             self.settings = core_settings(
-                self.config, self.tunables.values, self.nameplates, self._models()
+                self.config, self.tunables.values, self.outputs.nameplates, self._models()
             )
         floating = float(self.tunables.values["soc_floating_max"])
         battery = self.state.battery
@@ -140,7 +122,7 @@ class MicroInverterControl:
 
     async def _open(self, ctx: FeatureContext, session: aiohttp.ClientSession) -> PowerLimiter:
         device = await open_device(
-            self.config.driver, session, _connection(self.config), clock=ctx.clock
+            self.config.driver, session, connection(self.config), clock=ctx.clock
         )
         if not isinstance(device, PowerLimiter):
             raise ConfigError(
@@ -191,41 +173,6 @@ class MicroInverterControl:
 
     # ----------------------------------------------------------------- outputs and services
 
-    def _opener(self, ctx: FeatureContext) -> LimiterOpener:
-        conn, driver, clock = _connection(self.config), self.config.driver, ctx.clock
-
-        async def opener(session: aiohttp.ClientSession) -> PowerLimiter:
-            device = await open_device(driver, session, conn, clock=clock)
-            if not isinstance(device, PowerLimiter):
-                raise ConfigError(f"{device.identity.product_name} cannot limit inverters")
-            return device
-
-        return opener
-
-    def _actuator(self, ctx: FeatureContext, inv: MicroInverterConfig, plate: float) -> None:
-        """The inverter's output (created once per daemon: it outlives restarts of this feature)."""
-        default_safe = inv.min_pct if inv.source == "battery" else 100
-        safe_pct = inv.safe_pct if inv.safe_pct is not None else default_safe
-        name = f"micro.{inv.serial}"
-
-        def make() -> Actuator[Any]:
-            writer = InverterLimitWriter(
-                self._opener(ctx), inv.serial, clock=ctx.clock, nameplate_w=plate
-            )
-            return inverter_limit_actuator(
-                name,
-                writer,
-                ctx.clock,
-                safe_w=safe_pct * plate / 100.0,
-                claim_ttl_s=3.0 * self.config.stale_input_s,
-                retry_s=5.0,
-            )
-
-        act = ctx.actuators.ensure(name, make)
-        self.actuators[inv.serial] = act
-        assert isinstance(act.writer, InverterLimitWriter)
-        self.writers[inv.serial] = act.writer
-
     async def _prepare(self, ctx: FeatureContext, stack: AsyncExitStack) -> bool:
         """Once every nameplate is known: core settings, actuators and services (True: ready)."""
         plates: dict[str, float] = {}
@@ -234,65 +181,14 @@ class MicroInverterControl:
             if plate is None:
                 return False
             plates[inv.serial] = plate
-        self.nameplates = plates
         try:
             self.settings = core_settings(self.config, self.tunables.values, plates, self._models())
         except ValueError as err:
             raise ConfigError(f"[micro_inverter_control] {err}") from err
-        for inv in self.config.inverters:
-            self._actuator(ctx, inv, plates[inv.serial])
-        stale = self.config.dtu_stale_s
-        services = MicroServices(
-            self.config, self.battery_fed, address=ctx.bus_address, stale_s=stale
-        )
-        pv = PvFedInverters(
-            self.pv_fed,
-            address=ctx.bus_address,
-            clock=ctx.clock,
-            stale_s=stale,
-            on_limit=self._wake.set,
-        )
-        for svc in [*services.services, *pv.services.values()]:
-            await stack.enter_async_context(svc)
-        self.services, self.pv = services, pv
+        await self.outputs.prepare(ctx, stack, plates, self._wake.set)
         return True
 
     # ----------------------------------------------------------------- one decision
-
-    def _pv_share_w(self, serial: str) -> float | None:
-        """The PV-fed inverter's part of the total cap (None: the cap does not bind it)."""
-        cap = float(self.tunables.values["total_cap_w"])
-        if cap <= 0 or not self.pv_fed:
-            return None
-        battery_min = sum(i.min_pct * self.nameplates[i.serial] / 100.0 for i in self.battery_fed)
-        pv_total = sum(self.nameplates[i.serial] for i in self.pv_fed)
-        share = max(cap - battery_min, 0.0) * self.nameplates[serial] / pv_total
-        return None if share >= self.nameplates[serial] else share
-
-    def _pv_claims(self) -> None:
-        """A PowerLimit written on D-Bus, bounded by the cap, as the PV inverter's claim."""
-        assert self.pv is not None
-        for inv in self.pv_fed:
-            act = self.actuators[inv.serial]
-            limits = [
-                w
-                for w in (self.pv.requested_w(inv.serial), self._pv_share_w(inv.serial))
-                if w is not None
-            ]
-            if limits:
-                act.claim(self.name, min(*limits, self.nameplates[inv.serial]))
-            else:
-                act.release(self.name)  # back to its safe limit (unlimited by default)
-
-    def _other_w(self) -> float | None:
-        """AC W of the PV-fed inverters now (None if one is unknown)."""
-        total = 0.0
-        for inv in self.pv_fed:
-            reading = self.snapshot.readings.get(inv.serial)
-            if reading is None or reading.ac_power_w is None:
-                return None
-            total += reading.ac_power_w
-        return total
 
     def step(self, ctx: FeatureContext, tracker: InputTracker, tg: TaskGroup) -> None:
         """Decide on the current readings, apply the commands, publish, report."""
@@ -310,42 +206,26 @@ class MicroInverterControl:
         owner = conflict(
             grid_owners(mon), settings.target_w - settings.down_band_w, self.config.ess_margin_w
         )
+        out = self.outputs
         inputs = MicroInputs(
             grid=grid,
             battery=tracker.battery(mon),
-            inverters=inverter_samples(self.config, self.snapshot, self.writers),
+            inverters=inverter_samples(self.config, self.snapshot, out.writers),
             dtu_at=self.snapshot.at,
-            other_w=self._other_w(),
-            other_max_w=sum(self.nameplates[i.serial] for i in self.pv_fed),
+            other_w=out.pv_output_w(self.snapshot),
+            other_max_w=sum(out.nameplates[i.serial] for i in out.pv_fed),
             hold_off=None if owner is None else owner.text,
         )
         decision = decide(inputs, self.state, settings, now)
         self.state = decision.next_state
-        for inv in self.battery_fed:
-            mine = [
-                c
-                for c in decision.commands
-                if isinstance(c, SetInverterLimit) and c.serial == inv.serial
-            ]
-            act = self.actuators[inv.serial]
-            self.holders[inv.serial].apply(act, mine)
-            if any(c.resend for c in mine):
-                act.reassert()
+        out.apply(decision.commands)
         for cmd in decision.commands:
             if isinstance(cmd, RestartInverter):
                 tg.start_soon(self._restart, ctx, cmd.serial)
-        self._pv_claims()
-        self._publish(now)
+        out.pv_claims(float(self.tunables.values["total_cap_w"]))
+        out.publish(self.snapshot, now)
         self._save_floating(ctx, tg)
         self._report(ctx, decision.reasons, tracker.rejected)
-
-    def _publish(self, now: float) -> None:
-        assert self.services is not None
-        assert self.pv is not None
-        dtu_ok = self.snapshot.at is not None and now - self.snapshot.at <= self.config.dtu_stale_s
-        limits: dict[str, float | None] = {s: act.value for s, act in self.actuators.items()}
-        self.services.publish(self.snapshot, limits, self.nameplates, now, dtu_ok=dtu_ok)
-        self.pv.publish(self.snapshot, self.nameplates, dtu_ok=dtu_ok)
 
     def _save_floating(self, ctx: FeatureContext, tg: TaskGroup) -> None:
         """Keep seed B's seasonal memory in localsettings (it moves at most once a day)."""
@@ -377,7 +257,7 @@ class MicroInverterControl:
             self._note(ctx, key, "; ".join(texts) or None)
         limits = [
             f"{s}: {act.value:.0f} W" if act.value is not None else f"{s}: -"
-            for s, act in self.actuators.items()
+            for s, act in self.outputs.actuators.items()
             if s in {i.serial for i in self.battery_fed}
         ]
         state = "safe state" if self.state.safe else "regulating"
@@ -421,7 +301,7 @@ class MicroInverterControl:
             DtuSnapshot(),
             None,
         )
-        self.services = self.pv = None
+        self.outputs = MicroOutputs(self.config, self.name)
         self._notes.clear()
         self.phases = 1
         tracker = InputTracker(ctx.clock)
