@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from control_harness import Delayed
 from micro_harness import NETWORK_S, DtuView, Link
 from venus_ems.sim.physics import Site
-from venus_ems.sim.scenarios import get_scenario
+from venus_ems.sim.scenarios import Scenario, get_scenario
 
 
 def _limit(serial: str, pct: float):
@@ -169,7 +169,7 @@ class OnBatteryStyle:
 class LookAhead:
     """Perfect foresight of each inverter's dead time (module docstring)."""
 
-    scenario: str
+    scenario: Scenario | str
     name: str = "look-ahead"
     aim_w: float = 25.0
     cap_w: float | None = None
@@ -180,7 +180,8 @@ class LookAhead:
 
     def setup(self, site: Site) -> None:
         """Read the scenario's house load (the future this reference knows)."""
-        series = get_scenario(self.scenario).series()
+        sc = get_scenario(self.scenario) if isinstance(self.scenario, str) else self.scenario
+        series = sc.series()
         n = len(series.load_w[0])
         self._load = [sum(phase[i] for phase in series.load_w) for i in range(n)]
 
