@@ -132,3 +132,16 @@ async def test_a_crashing_feature_leaves_its_inverters_safe(bus_address, tmp_pat
         monkeypatch.setattr(micro_inverter, "decide", broken)
         await site.until(lambda: at_safe(site.sim), 15)  # claims released: the safe limits
         assert "bug in the core" in site.status("LastError")
+
+
+async def test_target_is_tunable_at_run_time_and_kept(bus_address, tmp_path):
+    async with micro_site(bus_address, tmp_path) as site:
+        await site.until(lambda: raised(site.sim), 30)
+        await site.run(30)
+        assert 0.0 <= site.grid_w <= 60.0
+        path = "/Settings/VenusEms/MicroInverterControl/TargetW"
+        assert await site.mon.set_value(SETTINGS_SERVICE, path, 150.0) == 0
+        await site.run(40)
+        assert 125.0 <= site.grid_w <= 190.0  # the new band: 125..165 W (+ meter noise)
+        floating = "/Settings/VenusEms/MicroInverterControl/SocFloatingMax"
+        assert site.mon.get_float(SETTINGS_SERVICE, floating) == 74.0  # seed B's memory, stored
