@@ -99,6 +99,18 @@ async def test_limit_lifecycle_and_read_back(session, clock):
         assert (sent.relative, sent.persistent, sent.value) == (True, False, 50.0)
 
 
+async def test_absolute_limits_too(session, clock):
+    async with OpenDtuEmulator(bank(clock), clock=clock) as dtu:
+        dev = await opened(session, clock, dtu)
+        await dev.set_limit_w(HM600, 150)
+        with pytest.raises(ValueError, match="whole watts"):
+            await dev.set_limit_w(HM600, -1)
+        await clock.advance(3.0)
+        cmd = dtu.bank.commands[-1]
+        assert (cmd.value, cmd.relative, cmd.persistent) == (150.0, False, False)
+        assert dtu.bank.ac_power_w(HM600) == pytest.approx(150.0)
+
+
 async def test_refused_limit_shows_as_failure(session, clock):
     b = bank(clock)
     b.set_refuse_limits(HM600, True)

@@ -107,6 +107,7 @@ async def micro_site(
     inverters: str = "",
     start_s: float = 19 * 3600.0,
     settings: dict[str, Any] | None = None,
+    dry_run: bool = False,
 ) -> AsyncIterator[MicroSite]:
     clock = SteppedClock()
     async with running_site(
@@ -122,7 +123,11 @@ async def micro_site(
         async with open_monitor(bus_address) as mon, anyio.create_task_group() as tg:
             await tg.start(
                 lambda task_status: run_daemon(
-                    config, bus_address=bus_address, clock=clock, task_status=task_status
+                    config,
+                    bus_address=bus_address,
+                    clock=clock,
+                    dry_run=dry_run,
+                    task_status=task_status,
                 )
             )
             site = MicroSite(sim, clock, mon)

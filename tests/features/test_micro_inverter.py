@@ -145,3 +145,12 @@ async def test_target_is_tunable_at_run_time_and_kept(bus_address, tmp_path):
         assert 125.0 <= site.grid_w <= 190.0  # the new band: 125..165 W (+ meter noise)
         floating = "/Settings/VenusEms/MicroInverterControl/SocFloatingMax"
         assert site.mon.get_float(SETTINGS_SERVICE, floating) == 74.0  # seed B's memory, stored
+
+
+async def test_dry_run_decides_but_writes_nothing(bus_address, tmp_path):
+    async with micro_site(bus_address, tmp_path, dry_run=True) as site:
+        await site.run(40)
+        assert all(mi.commands == 0 for mi in site.sim.gx.site.micros.values())
+        value = site.mon.get("com.victronenergy.venusems", f"/Outputs/micro_{FAST}/Value")
+        assert value is not None
+        assert value > 18.0  # it went on deciding after the (logged) start at the safe limit

@@ -19,12 +19,12 @@ from ..control.micro_guard import GridOwners, ess_aim_w
 from ..control.micro_model import InverterSample, InverterSettings, MicroSettings
 from ..devices import InverterReading, LimitStatus
 from ..runtime.config import MicroInverterConfig, MicroInverterControlConfig
-from ..runtime.limit_output import InverterLimitWriter
 from ..venus import SETTINGS_SERVICE, Monitor
 from ..venus.names import HUB4, VENUSEMS
 
 __all__ = [
     "DtuSnapshot",
+    "Written",
     "core_settings",
     "default_dead_time_s",
     "grid_owners",
@@ -132,19 +132,34 @@ def _opt(value: float | str) -> float | None:
     return None if v < 0 else v
 
 
+@dataclass(frozen=True)
+class Written:
+    """What the writer of one inverter knows: the limit confirmed by read-back, failures."""
+
+    confirmed_pct: int | None = None
+    confirmed_at: float | None = None
+    failures: int = 0
+
+
 def inverter_samples(
     config: MicroInverterControlConfig,
     snap: DtuSnapshot,
-    writers: Mapping[str, InverterLimitWriter],
+    written: Mapping[str, Written],
+    *,
+    dry_run: bool = False,
 ) -> tuple[InverterSample, ...]:
-    """What the core knows of each battery-fed inverter the DTU listed."""
+    """What the core knows of each battery-fed inverter the DTU listed.
+
+    In a dry run nothing reaches the DTU, so the limit it reports is left out (it would look
+    like a lost limit) and ``written`` holds what the actuator would have written.
+    """
     out = []
     for inv in config.inverters:
         reading = snap.readings.get(inv.serial)
         if inv.source != "battery" or reading is None:
             continue
-        status = snap.limits.get(inv.serial)
-        writer = writers.get(inv.serial)
+        status = None if dry_run else snap.limits.get(inv.serial)
+        w = written.get(inv.serial, Written())
         out.append(
             InverterSample(
                 serial=inv.serial,
@@ -154,9 +169,9 @@ def inverter_samples(
                 dc_power_w=_non_negative(reading.dc_power_w),
                 limit_pct=None if status is None else _non_negative(status.limit_pct),
                 limit_state=None if status is None else status.state,
-                confirmed_pct=None if writer is None else writer.confirmed_pct,
-                confirmed_at=None if writer is None else writer.confirmed_at,
-                write_failures=0 if writer is None else writer.failures,
+                confirmed_pct=w.confirmed_pct,
+                confirmed_at=w.confirmed_at,
+                write_failures=w.failures,
             )
         )
     return tuple(out)

@@ -210,7 +210,9 @@ class MicroInverterControl:
         inputs = MicroInputs(
             grid=grid,
             battery=tracker.battery(mon),
-            inverters=inverter_samples(self.config, self.snapshot, out.writers),
+            inverters=inverter_samples(
+                self.config, self.snapshot, out.written(dry_run=ctx.dry_run), dry_run=ctx.dry_run
+            ),
             dtu_at=self.snapshot.at,
             other_w=out.pv_output_w(self.snapshot),
             other_max_w=sum(out.nameplates[i.serial] for i in out.pv_fed),

@@ -24,7 +24,7 @@ from ..runtime.actuator import Actuator
 from ..runtime.config import MicroInverterConfig, MicroInverterControlConfig
 from ..runtime.limit_output import InverterLimitWriter, LimiterOpener, inverter_limit_actuator
 from .claims import CommandHolder
-from .micro_inputs import DtuSnapshot
+from .micro_inputs import DtuSnapshot, Written
 from .micro_pv import PvFedInverters
 from .micro_services import MicroServices
 
@@ -126,6 +126,19 @@ class MicroOutputs:
             self.holders[inv.serial].apply(act, mine)
             if any(c.resend for c in mine):
                 act.reassert()
+
+    def written(self, *, dry_run: bool) -> dict[str, Written]:
+        """Per inverter: the limit confirmed by read-back (in a dry run: the one logged)."""
+        out = {}
+        for serial, writer in self.writers.items():
+            if not dry_run:
+                out[serial] = Written(writer.confirmed_pct, writer.confirmed_at, writer.failures)
+                continue
+            act = self.actuators[serial]
+            value, at = act.value, act.last_write_at
+            pct = None if value is None else round(value * 100.0 / self.nameplates[serial])
+            out[serial] = Written(pct, at)
+        return out
 
     def _pv_share_w(self, serial: str, cap: float) -> float | None:
         """The PV-fed inverter's part of the total cap (None: the cap does not bind it)."""

@@ -9,9 +9,10 @@ Facts (reference devices.md §3, vectors ``opendtu-*.json``):
   one summary request per read, plus one detail request per inverter with new data.
 * ``GET /api/limit/status``: limit %, nameplate W and ``limit_set_status`` per serial.
 * ``POST /api/limit/config`` / ``/api/power/config``: form field ``data`` holding JSON;
-  limits are sent relative and non-persistent (``limit_type`` 1: no EEPROM wear, forgotten on
-  a restart). Power on/off as JSON booleans (firmware from 2024-09 refuses 0/1). The answer
-  is always HTTP 200; its ``type`` tells success.
+  limits are sent non-persistent (no EEPROM wear, forgotten on a restart), relative
+  (``limit_type`` 1, what the features use) or absolute (``set_limit_w``, type 0). Power
+  on/off as JSON booleans (firmware from 2024-09 refuses 0/1). The answer is always HTTP 200;
+  its ``type`` tells success.
 * Auth: HTTP Basic ``admin:<password>`` (POSTs always; GETs too when read-only access is off).
   ``X-Requested-With`` keeps the DTU from sending a browser challenge.
 * ``GET /api/system/status``: hostname and firmware (identity); missing on some builds.
@@ -177,6 +178,18 @@ class OpenDtu:
         if isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100:
             raise ValueError(f"limit {percent!r}: expected a whole percent 0..100")
         form = {"serial": serial, "limit_type": 1, "limit_value": percent}
+        await self._api.command("/api/limit/config", form)
+
+    async def set_limit_w(self, serial: str, watts: int) -> None:
+        """Queue an absolute non-persistent limit (W, ``limit_type`` 0); ValueError if < 0.
+
+        Not what the features use: on hardware the DTU has not identified, an absolute limit
+        can take minutes to show in ``limit_absolute`` (reference devices.md §3.4), while the
+        relative one is acknowledged like any other.
+        """
+        if isinstance(watts, bool) or not isinstance(watts, int) or not 0 <= watts <= 2250:
+            raise ValueError(f"limit {watts!r}: expected whole watts 0..2250")
+        form = {"serial": serial, "limit_type": 0, "limit_value": watts}
         await self._api.command("/api/limit/config", form)
 
     async def set_power(self, serial: str, on: bool) -> None:
