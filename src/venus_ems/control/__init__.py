@@ -10,7 +10,7 @@ hysteresis lives in a frozen state, so a decision can be replayed. Modules:
 * :mod:`.mode3_watch` — mode 3: failing or stopped setpoint writes, a Multi in passthrough
 * :mod:`.guards` — when ESS lets a feature act (ESS mode, Dynamic ESS)
 * :mod:`.micro` — zero feed-in with battery-fed micro-inverters (with :mod:`.micro_model`,
-  :mod:`.micro_battery`, :mod:`.micro_guard`)
+  :mod:`.micro_view`, :mod:`.micro_battery`, :mod:`.micro_guard`)
 * :mod:`.baseline` — the naive controller the benchmark compares against
 * :mod:`.phases`, :mod:`.limits`, :mod:`.actuation`, :mod:`.ess` — shared pieces
 * :mod:`.commands`, :mod:`.reasons`, :mod:`.inputs` — the values that cross the boundary

@@ -36,130 +36,19 @@ its own dead time (command -> full effect). One decision per new grid reading:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
 
-from .commands import Command, Decision, RestartInverter, SetInverterLimit
+from .commands import Command, Decision, RestartInverter
 from .micro_battery import BatteryVerdict, battery_gate
 from .micro_model import (
-    InverterSample,
-    InverterSettings,
     InverterState,
     MicroInputs,
     MicroSettings,
     MicroState,
 )
+from .micro_view import InverterView, lost, observe, tolerance_w
 from .reasons import Reason, ReasonCode, at_bound, dead_time, fmt_w, missing, stale
 
 __all__ = ["decide", "tolerance_w"]
-
-
-def tolerance_w(cfg: InverterSettings) -> float:
-    """How close an output must be to its limit to count as there (W)."""
-    return max(10.0, 0.02 * cfg.max_power_w)
-
-
-@dataclass
-class _Inv:
-    """One inverter during a decision."""
-
-    cfg: InverterSettings
-    st: InverterState
-    sample: InverterSample | None
-    index: int
-    available: bool = False
-
-    @property
-    def dead_s(self) -> float:
-        learned = self.st.dead_s
-        if not self.cfg.learn_dead_time or learned is None:
-            return self.cfg.dead_time_s
-        return learned
-
-    @property
-    def to_w(self) -> float:
-        pct = self.st.commanded_pct
-        return self.cfg.watts(self.cfg.safe if pct is None else pct)
-
-    @property
-    def from_w(self) -> float:
-        pct = self.st.from_pct
-        return self.cfg.watts(self.cfg.max_pct if pct is None else pct)
-
-    def confirmed(self) -> bool:
-        s = self.sample
-        return (
-            s is not None
-            and s.confirmed_pct == self.st.commanded_pct
-            and s.confirmed_at is not None
-            and s.confirmed_at >= self.st.commanded_at
-        )
-
-    def settle_end(self) -> float:
-        """When the last command is fully in effect (inf: not confirmed yet)."""
-        if not self.confirmed():
-            return math.inf
-        end = self.st.commanded_at + self.dead_s
-        if self.st.applied_at is not None:
-            end = min(end, self.st.applied_at)
-        return end
-
-    def saturated_w(self, end: float) -> float | None:
-        """The output a fresh reading shows when it stays below the limit (DC-limited)."""
-        s = self.sample
-        if s is None or s.ac_power_w is None or s.data_at < end:
-            return None
-        if s.ac_power_w < self.to_w - tolerance_w(self.cfg):
-            return s.ac_power_w
-        return None
-
-    def interval(self, t: float) -> tuple[float, float, float]:
-        """(lowest, highest output at time ``t``, output once settled) in W."""
-        end = self.settle_end()
-        if t >= end:
-            sat = self.saturated_w(end)
-            value = self.to_w if sat is None else sat
-            return value, value, value
-        lo, hi = sorted((self.from_w, self.to_w))
-        return lo, hi, self.to_w
-
-    def command(self, pct: int, now: float, *, resend: bool = False) -> SetInverterLimit:
-        was = self.st.commanded_pct
-        start = was if was is not None else self._reported()
-        self.st = replace(
-            self.st, commanded_pct=pct, commanded_at=now, from_pct=start, applied_at=None
-        )
-        return SetInverterLimit(self.cfg.serial, self.cfg.watts(pct), resend=resend)
-
-    def _reported(self) -> float | None:
-        s = self.sample
-        return None if s is None else s.limit_pct
-
-
-def _observe(inv: _Inv) -> None:
-    """Note when the DTU shows the new output, and learn the dead time from it."""
-    st, s, cfg = inv.st, inv.sample, inv.cfg
-    if s is None or st.commanded_pct is None or st.applied_at is not None:
-        return
-    if s.ac_power_w is None or s.data_at <= st.commanded_at or not inv.confirmed():
-        return
-    tol = tolerance_w(cfg)
-    if abs(s.ac_power_w - inv.to_w) > tol:
-        return
-    dead = st.dead_s
-    if st.from_pct is not None and abs(inv.from_w - inv.to_w) >= 3 * tol:
-        seen = s.data_at - st.commanded_at
-        dead = seen if dead is None else 0.7 * dead + 0.3 * seen
-        dead = min(max(dead, 0.5 * cfg.dead_time_s), 3.0 * cfg.dead_time_s)
-    inv.st = replace(st, applied_at=s.data_at, dead_s=dead)
-
-
-def _lost(inv: _Inv, now: float) -> bool:
-    """The DTU reports another limit than the one it confirmed (restart, another tool)."""
-    s = inv.sample
-    pct = inv.st.commanded_pct
-    if s is None or pct is None or not inv.confirmed() or s.limit_pct is None:
-        return False
-    return s.limit_state == "Ok" and abs(s.limit_pct - pct) >= 1.5
 
 
 class _Decider:
@@ -171,7 +60,7 @@ class _Decider:
         self.inputs, self.state, self.settings, self.now = inputs, state, settings, now
         samples = {s.serial: s for s in inputs.inverters}
         self.invs = [
-            _Inv(cfg, state.of(cfg.serial), samples.get(cfg.serial), i)
+            InverterView(cfg, state.of(cfg.serial), samples.get(cfg.serial), i)
             for i, cfg in enumerate(settings.inverters)
         ]
         self.cmds: list[Command] = []
@@ -231,7 +120,7 @@ class _Decider:
         """Observe, then restart, bootstrap or resend per inverter; mark the available ones."""
         s, now = self.settings, self.now
         for inv in self.invs:
-            _observe(inv)
+            observe(inv)
             serial, sample, st = inv.cfg.serial, inv.sample, inv.st
             if sample is None:
                 self.reasons.append(Reason(ReasonCode.UNREACHABLE, f"{serial}: not listed"))
@@ -253,7 +142,7 @@ class _Decider:
                 self.cmds.append(inv.command(inv.cfg.safe, now, resend=True))
                 text = f"{serial}: starting from its safe limit {inv.cfg.safe} %"
                 self.reasons.append(Reason(ReasonCode.BOOTSTRAP, text))
-            elif _lost(inv, now):
+            elif lost(inv, now):
                 reported = sample.limit_pct
                 self.cmds.append(inv.command(st.commanded_pct, now, resend=True))
                 text = f"{serial}: reports {reported:g} %, not {st.commanded_pct} %: sent again"
@@ -262,7 +151,7 @@ class _Decider:
 
     # ----------------------------------------------------------------- bounds
 
-    def bounds(self, avail: list[_Inv], verdict: BatteryVerdict) -> tuple[float, float]:
+    def bounds(self, avail: list[InverterView], verdict: BatteryVerdict) -> tuple[float, float]:
         """(lowest, highest) total W the available inverters may be given."""
         s = self.settings
         lo = sum(inv.cfg.watts(inv.cfg.min_pct) for inv in avail)
@@ -292,18 +181,18 @@ class _Decider:
 
     # ----------------------------------------------------------------- allocation
 
-    def order(self, avail: list[_Inv], up: bool) -> list[_Inv]:
+    def order(self, avail: list[InverterView], up: bool) -> list[InverterView]:
         n = max(len(self.invs), 1)
         rot = self.state.rotation
 
-        def key(inv: _Inv) -> tuple[float, float, int]:
+        def key(inv: InverterView) -> tuple[float, float, int]:
             prio = -inv.cfg.priority if up else inv.cfg.priority
             return (prio, round(inv.dead_s, 1), (inv.index - rot) % n)
 
         return sorted(avail, key=key)
 
     def allocate(
-        self, delta: float, groups: list[list[_Inv]], up: bool, *, floor: bool = False
+        self, delta: float, groups: list[list[InverterView]], up: bool, *, floor: bool = False
     ) -> None:
         """Spread ``delta`` W (> 0 up, < 0 down) with as few commands as possible.
 
@@ -318,10 +207,10 @@ class _Decider:
             if need < 1.0:
                 return
 
-    def _spread(self, need: float, cands: list[_Inv], up: bool, floor: bool) -> float:
+    def _spread(self, need: float, cands: list[InverterView], up: bool, floor: bool) -> float:
         ordered = self.order(cands, up)
 
-        def room(inv: _Inv) -> float:
+        def room(inv: InverterView) -> float:
             cfg = inv.cfg
             if up:
                 return max(cfg.watts(cfg.max_pct) - inv.to_w, 0.0)
@@ -407,7 +296,7 @@ class _Decider:
             low, high = fmt_w(s.target_w - s.down_band_w), fmt_w(s.target_w + s.up_band_w)
             self.reasons.append(Reason(ReasonCode.IN_BAND, f"grid {fmt_w(g)} in {low}..{high}", g))
 
-    def waiting(self, avail: list[_Inv]) -> Reason:
+    def waiting(self, avail: list[InverterView]) -> Reason:
         ends = [inv.settle_end() for inv in avail if inv.settle_end() > self.now]
         finite = [e for e in ends if math.isfinite(e)]
         if len(finite) < len(ends) or not finite:
