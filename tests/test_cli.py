@@ -38,6 +38,33 @@ def test_check_config_exit_codes(tmp_path):
     assert missing.returncode == 2
 
 
+def test_check_config_refuses_two_loops_on_one_grid_target(tmp_path):
+    clash = tmp_path / "clash.toml"
+    clash.write_text(
+        "schema_version = 1\n[ess_control]\nenabled = true\n"
+        '[micro_inverter_control]\nenabled = true\nhost = "192.168.1.56"\n'
+        '[[micro_inverter_control.inverters]]\nserial = "114182940773"\n'
+    )
+    res = run("check-config", str(clash), "--no-bus")
+    assert res.returncode == 2
+    assert "would both hold the grid" in res.stderr
+    clash.write_text(
+        clash.read_text().replace(
+            "enabled = true\n[micro", 'mode = "soc_target"\nenabled = true\n[micro', 1
+        )
+    )
+    ok = run("check-config", str(clash), "--no-bus")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_demo_shows_the_micro_inverters():
+    res = run("demo", "--scenario", "micro-inverters", "--seconds", "6", timeout=90)
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if re.match(r"\d\d:\d\d:\d\d \| PV", line)]
+    assert "micro_inverter_control: " in lines[-1]
+    assert "OpenDTU for the micro-inverters" in res.stdout
+
+
 def test_run_refuses_a_bad_config_with_exit_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('schema_version = 1\n[general]\nlog_levle = "DEBUG"\n')

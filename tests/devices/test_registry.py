@@ -121,7 +121,7 @@ def test_the_config_accepts_registered_drivers_only():
         parse_config(text)
     assert "grid_meter" in str(err.value)
     assert "driver" in str(err.value)
-    assert "blueprint, heizstab, shelly" in str(err.value)
+    assert ", ".join(sorted(DRIVERS)) in str(err.value)
 
 
 def test_generation_belongs_to_the_shelly_driver():

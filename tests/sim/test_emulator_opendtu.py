@@ -299,3 +299,59 @@ async def test_readonly_access_can_be_closed(http, emu_clock):
         async with http.get(f"{dtu.url}/api/livedata/status") as resp:
             assert resp.status == 401
         await get_json(http, f"{dtu.url}/api/livedata/status", headers=ADMIN)
+
+
+# --- the 2023 layout, per-inverter timing, refusals -----------------------------------------------
+
+
+async def test_2023_layout_follows_the_documented_shape(http, emu_clock):
+    bank = MemoryInverterBank(
+        [
+            InverterSpec("116181679876", "HM-1500-Balkon", 1500.0, dc_inputs=4, peak_wp=390.0),
+            InverterSpec("116183309876", "HM-1500-Garten", 1500.0, dc_inputs=4, peak_wp=460.0),
+        ],
+        clock=emu_clock,
+    )
+    async with OpenDtuEmulator(bank, clock=emu_clock, layout="2023") as dtu:
+        data = await get_json(http, f"{dtu.url}/api/livedata/status")
+        ignored = await get_json(http, f"{dtu.url}/api/livedata/status?inv=116181679876")
+    inv = data["inverters"][0]
+    # the layout the 2023 firmware sent (reference devices.md §3.2): channels in the plain call
+    assert set(inv["AC"]["0"]) == {
+        "Power", "Voltage", "Current", "Power DC", "YieldDay", "YieldTotal", "Frequency",
+        "PowerFactor", "ReactivePower", "Efficiency",
+    }  # fmt: skip
+    assert set(inv["INV"]["0"]) == {"Temperature"}
+    assert "order" not in inv
+    assert "poll_enabled" not in inv
+    assert len(ignored["inverters"]) == 2
+
+
+async def test_ack_and_dead_time_per_inverter_and_refusals(http, emu_clock):
+    bank = MemoryInverterBank(
+        [
+            InverterSpec("114182940773", max_power_w=600.0, dead_time_s=3.0, ack_s=1.0),
+            InverterSpec("116181679876", max_power_w=1500.0, dead_time_s=18.0, ack_s=3.0),
+        ],
+        clock=emu_clock,
+        dead_time_s=5.0,
+    )
+    for serial in ("114182940773", "116181679876"):
+        bank.set_available_dc(serial, 2000.0)
+    bank.set_refuse_limits("114182940773", True)
+    async with OpenDtuEmulator(bank, clock=emu_clock) as dtu:
+        for serial in ("114182940773", "116181679876"):
+            await post_data(
+                http,
+                f"{dtu.url}/api/limit/config",
+                {"serial": serial, "limit_type": 1, "limit_value": 20},
+            )
+        await emu_clock.advance(3.0)
+        status = await get_json(http, f"{dtu.url}/api/limit/status")
+    assert status["114182940773"]["limit_set_status"] == "Failure"  # refused: nothing changes
+    assert bank.ac_power_w("114182940773") == pytest.approx(600.0)
+    slow = status["116181679876"]
+    assert (slow["limit_set_status"], slow["limit_relative"]) == ("Ok", 20)  # acknowledged
+    assert bank.ac_power_w("116181679876") == pytest.approx(1500.0)  # not applied yet
+    await emu_clock.advance(15.0)
+    assert bank.ac_power_w("116181679876") == pytest.approx(300.0)

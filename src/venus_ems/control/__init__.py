@@ -9,6 +9,8 @@ hysteresis lives in a frozen state, so a decision can be replayed. Modules:
 * :mod:`.limiter_output` — that cap as MaxDischargePower or as a grid setpoint
 * :mod:`.mode3_watch` — mode 3: failing or stopped setpoint writes, a Multi in passthrough
 * :mod:`.guards` — when ESS lets a feature act (ESS mode, Dynamic ESS)
+* :mod:`.micro` — zero feed-in with battery-fed micro-inverters (with :mod:`.micro_model`,
+  :mod:`.micro_view`, :mod:`.micro_battery`, :mod:`.micro_guard`)
 * :mod:`.baseline` — the naive controller the benchmark compares against
 * :mod:`.phases`, :mod:`.limits`, :mod:`.actuation`, :mod:`.ess` — shared pieces
 * :mod:`.commands`, :mod:`.reasons`, :mod:`.inputs` — the values that cross the boundary
@@ -20,7 +22,9 @@ from .commands import (
     Command,
     Decision,
     ReleaseSetpoint,
+    RestartInverter,
     SetGridSetpoint,
+    SetInverterLimit,
     SetMaxDischargePower,
     SetOutputLimit,
     SetPhaseSetpoints,
@@ -54,7 +58,9 @@ __all__ = [
     "Reason",
     "ReasonCode",
     "ReleaseSetpoint",
+    "RestartInverter",
     "SetGridSetpoint",
+    "SetInverterLimit",
     "SetMaxDischargePower",
     "SetOutputLimit",
     "SetPhaseSetpoints",

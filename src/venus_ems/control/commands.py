@@ -16,7 +16,9 @@ __all__ = [
     "Command",
     "Decision",
     "ReleaseSetpoint",
+    "RestartInverter",
     "SetGridSetpoint",
+    "SetInverterLimit",
     "SetMaxDischargePower",
     "SetOutputLimit",
     "SetPhaseSetpoints",
@@ -155,8 +157,42 @@ class SetOutputLimit:
         return SetMaxDischargePower(self.total_w)
 
 
+@dataclass(frozen=True, slots=True)
+class SetInverterLimit:
+    """AC limit of one micro-inverter (W >= 0, + = producing), a whole percent of its nameplate.
+
+    ``resend`` asks for the limit to be sent again although it is the one in force: the
+    inverter lost it (restart, another tool), so the unchanged command must go out once more.
+    """
+
+    serial: str
+    w: float
+    resend: bool = False
+
+    def __post_init__(self) -> None:
+        """Reject NaN, negatives and an empty serial (ValueError)."""
+        check_finite("w", self.w)
+        if self.w < 0:
+            raise ValueError(f"w = {self.w}: expected >= 0")
+        if not self.serial:
+            raise ValueError("serial must not be empty")
+
+
+@dataclass(frozen=True, slots=True)
+class RestartInverter:
+    """Restart one micro-inverter (its limit commands keep failing); not an output write."""
+
+    serial: str
+
+
 Command = (
-    SetGridSetpoint | SetPhaseSetpoints | ReleaseSetpoint | SetMaxDischargePower | SetOutputLimit
+    SetGridSetpoint
+    | SetPhaseSetpoints
+    | ReleaseSetpoint
+    | SetMaxDischargePower
+    | SetOutputLimit
+    | SetInverterLimit
+    | RestartInverter
 )
 
 

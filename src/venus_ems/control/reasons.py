@@ -77,6 +77,16 @@ class ReasonCode(str, Enum):
     WRITE_FAILING = "write_failing"
     NOT_RENEWED = "not_renewed"
     PASSTHROUGH = "passthrough"
+    # micro-inverters
+    BOOTSTRAP = "bootstrap"
+    UNREACHABLE = "unreachable"
+    LIMIT_LOST = "limit_lost"
+    RESTART = "restart"
+    SATURATED = "saturated"
+    BATTERY_STOP = "battery_stop"
+    BATTERY_FULL = "battery_full"
+    TOTAL_CAP = "total_cap"
+    HOLD_OFF = "hold_off"
 
 
 @dataclass(frozen=True, slots=True)

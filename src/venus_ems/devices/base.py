@@ -29,12 +29,16 @@ __all__ = [
     "EvCharger",
     "EvChargerReading",
     "EvPhase",
+    "InverterReading",
+    "LimitState",
+    "LimitStatus",
     "LoadMode",
     "LoadReading",
     "MeterReading",
     "PersistentDevice",
     "PhaseMeter",
     "PhaseReading",
+    "PowerLimiter",
     "PowerMeter",
     "PowerReading",
     "SteppedLoad",
@@ -247,6 +251,64 @@ class EvChargerReading:
         return (self.phases[0].current_a, self.phases[1].current_a, self.phases[2].current_a)
 
 
+LimitState = Literal["Ok", "Pending", "Failure", "Unknown"]
+"""Life cycle of a limit command at the gateway: Pending, then Ok (acknowledged) or Failure."""
+
+
+@dataclass(frozen=True, slots=True)
+class InverterReading:
+    """One micro-inverter as its gateway last polled it; ``None`` = not reported, never 0.
+
+    ``data_at`` is when the gateway last heard from the inverter (monotonic s: ``taken_at``
+    minus the data age it reports); values are as of then. AC power W is + when producing;
+    DC power W, current A and energy kWh are + when drawn from the DC side (battery or panels),
+    summed over the ``dc_inputs``; ``dc_voltage_v`` is input 0's; ``yield_*`` is the AC side.
+    ``limit_pct`` is the limit in force in % of ``max_power_w`` (the nameplate; None until the
+    gateway knows it), ``limit_w`` the same in W. ``model`` names the family when the serial
+    tells it (``HM 2-input``), else "".
+    """
+
+    serial: str
+    name: str
+    reachable: bool
+    producing: bool
+    data_at: float
+    taken_at: float
+    model: str = ""
+    ac_power_w: float | None = None
+    ac_voltage_v: float | None = None
+    ac_current_a: float | None = None
+    ac_frequency_hz: float | None = None
+    dc_power_w: float | None = None
+    dc_voltage_v: float | None = None
+    dc_current_a: float | None = None
+    dc_inputs: int | None = None
+    dc_yield_total_kwh: float | None = None
+    yield_day_wh: float | None = None
+    yield_total_kwh: float | None = None
+    temperature_c: float | None = None
+    efficiency_pct: float | None = None
+    limit_pct: float | None = None
+    limit_w: float | None = None
+    max_power_w: float | None = None
+
+    @property
+    def detailed(self) -> bool:
+        """True when the AC/DC values of the inverter's last poll are included."""
+        return self.ac_power_w is not None
+
+
+@dataclass(frozen=True, slots=True)
+class LimitStatus:
+    """The limit of one inverter at its gateway: % of ``max_power_w`` (None: not yet known)."""
+
+    serial: str
+    limit_pct: float
+    state: LimitState
+    taken_at: float
+    max_power_w: float | None = None
+
+
 def is_fresh(taken_at: float, now: float, max_age_s: float) -> bool:
     """True if a reading taken at ``taken_at`` (monotonic s) is at most ``max_age_s`` old."""
     return now - taken_at <= max_age_s
@@ -347,6 +409,7 @@ class SteppedLoad(Device, Protocol):
         """Stop controlling: command 0 W if the device answers, and renew nothing afterwards."""
 
 
+@runtime_checkable
 class PersistentDevice(Device, Protocol):
     """A device with a connection of its own (a websocket): ``async with device:`` keeps it.
 
@@ -405,4 +468,38 @@ class EvCharger(Device, Protocol):
 
     async def set_force(self, force: ChargeForce) -> None:
         """Force charging on or off, or hand it back to the charger (neutral); acknowledged."""
+
+
+@runtime_checkable
+class PowerLimiter(Device, Protocol):
+    """Micro-inverters behind one gateway whose AC output can be limited; raises DeviceError.
+
+    Limits are relative (whole % of each inverter's nameplate) and not persistent: the
+    inverter forgets them on a restart. A command is only queued when the call returns; its
+    acknowledgement shows in :meth:`read_limits` (``Pending`` → ``Ok`` or ``Failure``).
+    """
+
+    @property
+    def inverter_serials(self) -> tuple[str, ...]:
+        """Serials of the inverters the gateway listed last, in its order."""
+        ...
+
+    async def read_inverters(self) -> tuple[InverterReading, ...]:
+        """Every inverter now (values as of the gateway's last poll of each)."""
+        ...
+
+    async def read_limits(self) -> dict[str, LimitStatus]:
+        """Limit and command state per serial."""
+        ...
+
+    async def set_limit(self, serial: str, percent: int) -> None:
+        """Queue a non-persistent limit of ``percent`` % (DeviceProtocolError if refused)."""
+        ...
+
+    async def set_power(self, serial: str, on: bool) -> None:
+        """Queue switching the inverter's output on or off (DeviceProtocolError if refused)."""
+        ...
+
+    async def restart(self, serial: str) -> None:
+        """Queue a restart of the inverter (it comes back at its persistent limit)."""
         ...

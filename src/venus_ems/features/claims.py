@@ -18,6 +18,7 @@ from ..control import (
     Command,
     ReleaseSetpoint,
     SetGridSetpoint,
+    SetInverterLimit,
     SetMaxDischargePower,
     SetPhaseSetpoints,
 )
@@ -32,7 +33,7 @@ def claim_value(cmd: Command) -> ClaimValue | None:
     """The value ``cmd`` claims on its output (W, + = import for setpoints); None = release.
 
     TypeError for a command that is not an output write (``SetOutputLimit`` is a cap that
-    :mod:`venus_ems.control.limiter_output` turns into one).
+    :mod:`venus_ems.control.limiter_output` turns into one; ``RestartInverter`` is an action).
     """
     if isinstance(cmd, SetGridSetpoint):
         return cmd.total_w
@@ -42,6 +43,8 @@ def claim_value(cmd: Command) -> ClaimValue | None:
         return cmd.w  # None = no limit from us: give the output back
     if isinstance(cmd, ReleaseSetpoint):
         return None
+    if isinstance(cmd, SetInverterLimit):
+        return cmd.w
     raise TypeError(f"{cmd!r} is not a command for an output")
 
 

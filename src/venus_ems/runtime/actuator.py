@@ -148,6 +148,7 @@ class Actuator(OwnedOutput, Generic[T]):
         self._seq = itertools.count()
         self._wake = anyio.Event()
         self.written: T = _UNSET
+        self._reassert = False
         self.last_write_at: float | None = None
         self.last_attempt_at: float | None = None
         self.last_error: str | None = None
@@ -178,6 +179,15 @@ class Actuator(OwnedOutput, Generic[T]):
         if not self._claims:
             self._forget()
         self._changed()
+
+    def reassert(self) -> None:
+        """The output lost what we wrote (a device restarted): write the desired value again.
+
+        Ignored until something was written. Rate limit and retry pacing still apply.
+        """
+        if self.written is not _UNSET:
+            self._reassert = True
+            self._wake.set()
 
     @property
     def value(self) -> T | None:
@@ -312,6 +322,10 @@ class Actuator(OwnedOutput, Generic[T]):
                     self.written,
                     "; the next start puts it back" if self.ledger is not None else "",
                 )
+            close = getattr(self.writer, "aclose", None)
+            if close is not None:  # a writer holding its own connection lets it go last
+                with anyio.move_on_after(1.0, shield=True):
+                    await close()
 
     async def safe_state(self) -> bool:
         """Write the safe value now if we ever wrote something else (bounded by the timeout).
@@ -319,8 +333,13 @@ class Actuator(OwnedOutput, Generic[T]):
         True when the safe value is confirmed, or nothing of ours is out there.
         """
         self._claims.clear()
-        if not self._unconfirmed and (
-            self.written is _UNSET or (self.written == self.safe_value and self.last_error is None)
+        if (
+            not self._unconfirmed
+            and not self._reassert
+            and (
+                self.written is _UNSET
+                or (self.written == self.safe_value and self.last_error is None)
+            )
         ):
             return True
         _LOG.info("%s: safe state %r", self.name, self.safe_value)

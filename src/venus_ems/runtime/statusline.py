@@ -1,6 +1,7 @@
 """``venus-ems status``: one line per second with the salient facts of the site.
 
-Left to right: PV power; battery voltage, current (+ = charging), SoC and the BMS limits
+Left to right: PV power; the DC system's draw (when a dcsystem service reports one, e.g.
+battery-fed micro-inverters); battery voltage, current (+ = charging), SoC and the BMS limits
 (``>`` DCL, ``<`` CCL, ``≫``/``≪`` when discharge/charge is not allowed); grid power per phase
 (+ = import); the grid setpoint we hold (hub4 override, or mode-3 per phase) and its tracking
 error (setpoint - Multi AC-in power in mode 3, setpoint - grid power otherwise); each active
@@ -34,6 +35,9 @@ def format_status(r: Monitor, now: str = "") -> str:
     get: Callable[..., Any] = r.get
     parts: list[str] = [now] if now else []
     parts.append(f"PV {_fmt(_num(get(SYSTEM, '/Dc/Pv/Power')), '.0f', 'W')}")
+    dc_system = _num(get(SYSTEM, "/Dc/System/Power"))
+    if dc_system is not None:  # dcsystem services (e.g. battery-fed micro-inverters)
+        parts.append(f"DC sys {dc_system:.0f}W")
 
     battery = active_service(r, BATTERY)
     volt = _num(get(SYSTEM, "/Dc/Battery/Voltage"))

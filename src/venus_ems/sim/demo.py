@@ -1,8 +1,10 @@
 """``venus-ems demo``: the simulated GX, its emulated devices and the venus-ems daemon, live.
 
 The daemon runs with ``demo.toml`` (in this package), filled in with the emulators' addresses;
-features this venus-ems does not have yet are left out with a note. One status line per second
-shows what the GX and venus-ems see.
+the ``micro-inverters`` scenario uses ``demo_micro.toml`` instead (zero feed-in with the
+battery-fed micro-inverters behind the emulated OpenDTU; ESS control off, the Multi passes the
+grid through). Features this venus-ems does not have yet are left out with a note. One status
+line per second shows what the GX and venus-ems see.
 """
 
 from __future__ import annotations
@@ -21,14 +23,18 @@ from ..venus import open_monitor
 from ..web import WebServer
 from .run import running_site, time_of_day
 
-__all__ = ["demo_config", "run_demo"]
+__all__ = ["DEMO_CONFIGS", "demo_config", "run_demo"]
+
+DEMO_CONFIGS = {"micro-inverters": "demo_micro.toml"}
+"""Scenario -> the demo configuration it runs with (default ``demo.toml``)."""
 
 
 def demo_config(
-    shelly_host: str, opendtu_host: str = "", state_dir: str = ""
+    shelly_host: str, opendtu_host: str = "", state_dir: str = "", *, scenario: str = ""
 ) -> tuple[Config, list[str]]:
     """The demo's config (features this build lacks removed) and notes about what was removed."""
-    template = files("venus_ems.sim").joinpath("demo.toml").read_text()
+    name = DEMO_CONFIGS.get(scenario, "demo.toml")
+    template = files("venus_ems.sim").joinpath(name).read_text()
     text = (
         template.replace("{shelly_host}", shelly_host)
         .replace("{opendtu_host}", opendtu_host)
@@ -69,6 +75,7 @@ async def run_demo(
             f"127.0.0.1:{sim.shelly.port}",
             f"127.0.0.1:{sim.opendtu.port}" if sim.opendtu else "",
             state_dir,
+            scenario=scenario,
         )
         print(sim.describe())
         for note in notes:

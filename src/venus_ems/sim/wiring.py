@@ -3,8 +3,9 @@
 ``SiteGridMeter`` is a :class:`~venus_ems.sim.devices.MeterSource` reading the true grid power
 of the simulated site per phase (+ = import), with the site's voltages and energy counters.
 ``SiteInverterBank`` is an :class:`~venus_ems.sim.devices.inverters.InverterBank` over the
-site's battery-fed micro-inverters: commands go into the physics, which applies them after each
-inverter's dead time and ramp. ``SiteHeaterPlant`` is the Heizstab emulator's
+site's battery-fed micro-inverters: commands go into the physics, which acknowledges them and
+applies them after each inverter's dead time and ramp; readings are those of the DTU's last poll
+of each inverter. ``SiteHeaterPlant`` is the Heizstab emulator's
 :class:`~venus_ems.sim.devices.heizstab_firmware.HeaterPlant`: its SSRs switch the site's tank
 rod (an AC-out load in the energy balance) and its sensor reads the tank.
 ``SiteWallbox`` is a :class:`~venus_ems.sim.devices.wallbox.Wallbox`
@@ -13,6 +14,7 @@ over the site's EV charger, for the Wattpilot emulator: commands go into the phy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -20,7 +22,7 @@ from ..errors import ConfigError
 from .devices.inverters import AcValues, CommandStatus, DcValues, InverterStatus
 from .devices.sources import PhaseReading
 from .devices.wallbox import WallboxState, charger_state
-from .physics import Site
+from .physics import MicroInverterState, Site
 from .physics.ev import EvCharger
 
 __all__ = ["SiteGridMeter", "SiteHeaterPlant", "SiteInverterBank", "SiteWallbox"]
@@ -53,27 +55,50 @@ class SiteGridMeter:
 
 
 class SiteInverterBank:
-    """The site's micro-inverters as one OpenDTU sees them."""
+    """The site's micro-inverters as one OpenDTU sees them.
 
-    def __init__(self, site: Site) -> None:
-        """Commands and readings go through ``site``."""
+    Like the DTU, it polls every inverter once per ``poll_interval_s`` (staggered), so AC/DC
+    values and ``data_age`` are those of the last poll; an unreachable inverter keeps the
+    values of its last good poll while its data age grows (radio loss). Limits and command
+    states are the DTU's own and shown at once.
+    """
+
+    def __init__(self, site: Site, *, poll_interval_s: float = 5.0) -> None:
+        """Commands and readings go through ``site``; ValueError for a non-positive interval."""
+        if poll_interval_s <= 0:
+            raise ValueError("poll_interval_s must be > 0")
         self.site = site
+        self.poll_interval_s = poll_interval_s
+        self._polled: dict[str, tuple[float, MicroInverterState]] = {}
+
+    def _last_poll(self, order: int, count: int) -> float:
+        offset = self.poll_interval_s * order / max(count, 1)
+        t = self.site.time - offset
+        return math.floor(t / self.poll_interval_s) * self.poll_interval_s + offset
 
     def inverters(self) -> Sequence[InverterStatus]:
         """Status of every micro-inverter, in configuration order."""
         out = []
-        for order, mi in enumerate(self.site.state().micro_inverters):
+        states = self.site.state().micro_inverters
+        for order, live in enumerate(states):
+            poll = self._last_poll(order, len(states))
+            held = self._polled.get(live.serial)
+            if held is None or (live.reachable and held[0] < poll):
+                held = (poll, live)
+                self._polled[live.serial] = held
+            polled_at, mi = held
             out.append(
                 InverterStatus(
                     serial=mi.serial,
                     name=mi.name,
                     order=order,
-                    reachable=mi.reachable,
+                    reachable=live.reachable,
                     producing=mi.producing,
+                    data_age_s=max(self.site.time - polled_at, 0.0),
                     max_power_w=mi.max_power_w,
-                    limit_relative_pct=mi.limit_relative_pct,
-                    limit_set_status=_status(mi.limit_set_status),
-                    power_set_status=_status(mi.power_set_status),
+                    limit_relative_pct=live.limit_relative_pct,
+                    limit_set_status=_status(live.limit_set_status),
+                    power_set_status=_status(live.power_set_status),
                     ac=AcValues(
                         power_w=mi.ac_power_w,
                         voltage_v=mi.ac_voltage_v,
@@ -109,9 +134,9 @@ class SiteInverterBank:
         self.site.set_micro_power(serial, on)
 
     def command_restart(self, serial: str) -> None:
-        """A restart: off then on again after the dead time."""
+        """Queue a restart (off, then back at its persistent limit); KeyError if unknown."""
         self._check(serial)
-        self.site.set_micro_power(serial, True)
+        self.site.restart_micro(serial)
 
     def _check(self, serial: str) -> None:
         if serial not in self.site.micros:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 __all__ = [
     "BATTERY",
+    "DCLOAD",
+    "DCSYSTEM",
     "EVCHARGER",
     "GRID",
     "HUB4",
@@ -46,6 +48,10 @@ TEMPERATURE = "com.victronenergy.temperature"
 """Temperature sensors."""
 EVCHARGER = "com.victronenergy.evcharger"
 """EV chargers."""
+DCSYSTEM = "com.victronenergy.dcsystem"
+"""DC systems: summed by systemcalc into ``/Dc/System/*`` and counted by DVCC."""
+DCLOAD = "com.victronenergy.dcload"
+"""DC loads: shown by the GUI and VRM, not counted by systemcalc or DVCC."""
 VENUSEMS = "com.victronenergy.venusems"
 """venus-ems's own status service (features, outputs, messages)."""
 OPPORTUNITY_LOADS = "com.victronenergy.opportunityloads"

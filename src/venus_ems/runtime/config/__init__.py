@@ -16,6 +16,7 @@ from .general import GeneralConfig, LogLevel, MqttConfig, default_state_dir
 from .guard import GUARD_CHECKS, GuardCheck, SettingsGuardConfig
 from .loader import EXIT_INVALID, EXIT_OK, check_config, checked_config, load_config, parse_config
 from .meters import GridChannelConfig, GridMeterConfig, PvMeterConfig, TemperatureConfig
+from .micro import MicroBatteryConfig, MicroInverterConfig, MicroInverterControlConfig
 from .migrate import MIGRATIONS, Migration, migrate
 from .model import SCHEMA_VERSION, Config
 from .report import InvalidConfigError, Problem
@@ -38,6 +39,9 @@ __all__ = [
     "GuardCheck",
     "InvalidConfigError",
     "LogLevel",
+    "MicroBatteryConfig",
+    "MicroInverterConfig",
+    "MicroInverterControlConfig",
     "Migration",
     "MqttConfig",
     "MqttExporterConfig",

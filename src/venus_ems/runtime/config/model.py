@@ -8,12 +8,14 @@ from typing import get_args, get_origin
 
 from pydantic import BaseModel, Field, model_validator
 
+from ...control.micro_guard import ess_aim_w, separated
 from .base import FeatureTable, Items, StrictModel
 from .bridges import MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
 from .general import GeneralConfig, MqttConfig
 from .guard import SettingsGuardConfig
 from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
+from .micro import MicroInverterControlConfig
 from .secrets import Secret
 from .web import WebConfig
 
@@ -36,6 +38,7 @@ class Config(StrictModel):
     time_to_go: TimeToGoConfig = TimeToGoConfig()
     ess_control: EssControlConfig = EssControlConfig()
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
+    micro_inverter_control: MicroInverterControlConfig = MicroInverterControlConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
     web: WebConfig = WebConfig()
 
@@ -89,7 +92,24 @@ class Config(StrictModel):
                 f"{', '.join(needs_mqtt)} enabled but [mqtt] enabled = false "
                 "(these features use the MQTT broker)"
             )
+        self._one_grid_owner()
         return self
+
+    def _one_grid_owner(self) -> None:
+        """[micro_inverter_control] beside [ess_control] holding the grid: bands apart (D38)."""
+        micro, ess = self.micro_inverter_control, self.ess_control
+        if not (micro.enabled and ess.enabled and ess.mode == "grid_target"):
+            return
+        cap = {"export_cap": ess.export_cap_w, "import_cap": ess.import_cap_w}.get(ess.grid_target)
+        aim = ess_aim_w(ess.grid_target, ess.target_w, cap, ess.dead_band_w)
+        if not separated(aim, ess.dead_band_w, micro.low_edge_w, micro.ess_margin_w):
+            raise ValueError(
+                "[micro_inverter_control] and [ess_control] (mode = grid_target) would both hold "
+                f"the grid: ess_control aims at {aim:g} W +/- {ess.dead_band_w:g} W, the "
+                f"inverters go down below {micro.low_edge_w:g} W; the ess_control band must end "
+                f"ess_margin_w = {micro.ess_margin_w:g} W below that (aim + dead_band_w <= "
+                f"{micro.low_edge_w - micro.ess_margin_w:g} W), or use another ess_control mode"
+            )
 
 
 def _secrets(model: BaseModel) -> Iterator[Secret]:

@@ -5,9 +5,11 @@ physics can implement the protocol itself, or drive a ``MemoryInverterBank`` by 
 power each inverter could take (``set_available_dc``) and reading back what it feeds
 (``ac_power_w``/``dc_power_w``). AC power is + when producing.
 
-Dead time: a command is acknowledged (status ``Pending`` → ``Ok``) and takes effect
-``dead_time_s`` after it was received, like a DTU that sends it with its next poll round; an
-inverter that is unreachable then reports ``Failure`` and keeps its old setting.
+Dead time: a limit command is acknowledged (status ``Pending`` → ``Ok``, the DTU then reports
+the new limit) ``ack_s`` after it was received and takes effect ``dead_time_s`` after it was
+received (both per inverter, default: the bank's dead time for both), like a DTU that sends it
+with its next poll round; an inverter that is unreachable (radio loss) or refuses limits (fault
+knob ``set_refuse_limits``) reports ``Failure`` and keeps its old setting.
 """
 
 from __future__ import annotations
@@ -145,6 +147,8 @@ class InverterSpec:
     report_max_power: bool = True
     events: int = 0
     peak_wp: float | None = None
+    dead_time_s: float | None = None
+    ack_s: float | None = None
 
 
 @dataclass
@@ -154,10 +158,13 @@ class _State:
     available_dc_w: float = 0.0
     on: bool = True
     limit_pct: float = 100.0
+    reported_pct: float = 100.0
     persistent_pct: float = 100.0
     limit_status: CommandStatus = "Ok"
     power_status: CommandStatus = "Unknown"
+    refuse_limits: bool = False
     pending: list[tuple[float, InverterCommand]] = field(default_factory=list)
+    acks: list[tuple[float, InverterCommand]] = field(default_factory=list)
     yield_total_wh: float = 0.0
     yield_day_wh: float = 0.0
     day: str = ""
@@ -210,6 +217,10 @@ class MemoryInverterBank:
         """DC power the inverter could draw right now (battery or panels), W >= 0."""
         state = self._get(serial)
         state.available_dc_w = max(power_w, 0.0)
+
+    def set_refuse_limits(self, serial: str, refuse: bool) -> None:
+        """Fault knob: limit commands to this inverter end in ``Failure`` and change nothing."""
+        self._get(serial).refuse_limits = refuse
 
     def set_temperature(self, serial: str, temperature_c: float) -> None:
         """Set the reported inverter temperature, degC."""
@@ -286,11 +297,15 @@ class MemoryInverterBank:
         now = self._clock.monotonic()
         command = replace(command, received_at=now)
         self.commands.append(command)
+        dead = self.dead_time_s if state.spec.dead_time_s is None else state.spec.dead_time_s
         if command.kind == "limit":
             state.limit_status = "Pending"
+            ack = dead if state.spec.ack_s is None else min(state.spec.ack_s, dead)
+            state.acks.append((now + ack, command))
         else:
             state.power_status = "Pending"
-        state.pending.append((now + self.dead_time_s, command))
+        state.pending.append((now + dead, command))
+        state.pending.sort(key=lambda item: item[0])
 
     def _last_poll(self, now: float) -> float:
         n = math.floor((now - self._t0) / self.poll_interval_s)
@@ -315,33 +330,51 @@ class MemoryInverterBank:
 
     def _advance(self, state: _State) -> None:
         now = self._clock.monotonic()
-        while state.pending and state.pending[0][0] <= now:
-            due, command = state.pending.pop(0)
-            self._integrate(state, due)
-            self._apply(state, command)
+        while True:
+            ack = state.acks[0][0] if state.acks else math.inf
+            due = state.pending[0][0] if state.pending else math.inf
+            if min(ack, due) > now:
+                break
+            if ack <= due:
+                _, command = state.acks.pop(0)
+                self._ack(state, command)
+            else:
+                _, command = state.pending.pop(0)
+                self._integrate(state, due)
+                self._apply(state, command)
         self._integrate(state, now)
 
-    def _apply(self, state: _State, command: InverterCommand) -> None:
-        status: CommandStatus = "Failure" if state.frozen is not None else "Ok"
-        if command.kind == "limit":
-            state.limit_status = status
-        else:
-            state.power_status = status
-        if status == "Failure":
+    @staticmethod
+    def _pct(state: _State, command: InverterCommand) -> float:
+        pct = command.value
+        if not command.relative:
+            pct = 100.0 * command.value / state.spec.max_power_w
+        return max(min(pct, 100.0), 0.0)
+
+    def _ack(self, state: _State, command: InverterCommand) -> None:
+        if state.frozen is not None or state.refuse_limits:
+            state.limit_status = "Failure"
+            state.pending = [(t, c) for t, c in state.pending if c is not command]
             return
-        if command.kind == "limit":
-            pct = command.value
-            if not command.relative:
-                pct = 100.0 * command.value / state.spec.max_power_w
-            pct = max(min(pct, 100.0), 0.0)
+        state.limit_status = "Ok"
+        state.reported_pct = self._pct(state, command)
+
+    def _apply(self, state: _State, command: InverterCommand) -> None:
+        if command.kind == "limit":  # acknowledged already (a refused one never gets here)
+            pct = self._pct(state, command)
             state.limit_pct = pct
             if command.persistent:
                 state.persistent_pct = pct
-        elif command.kind == "power":
+            return
+        status: CommandStatus = "Failure" if state.frozen is not None else "Ok"
+        state.power_status = status
+        if status == "Failure":
+            return
+        if command.kind == "power":
             state.on = command.on
         else:
             state.on = True
-            state.limit_pct = state.persistent_pct
+            state.limit_pct = state.reported_pct = state.persistent_pct
 
     def _status(self, state: _State) -> InverterStatus:
         spec = state.spec
@@ -371,7 +404,7 @@ class MemoryInverterBank:
             producing=ac_w > 0,
             data_age_s=now - self._last_poll(now),
             max_power_w=spec.max_power_w if spec.report_max_power else 0.0,
-            limit_relative_pct=state.limit_pct,
+            limit_relative_pct=state.reported_pct,
             limit_set_status=state.limit_status,
             power_set_status=state.power_status,
             ac=AcValues(

@@ -1,5 +1,11 @@
 """OpenDTU emulator: the web API of firmware v24.2.12 (the captured payloads) over inverters.
 
+``layout="2023"`` serves the livedata layout of the 2023 firmware instead (capture
+henne49/dbus-opendtu ``docs/opendtu_status.json``, MIT; reference devices.md §3.2): every
+inverter of the plain call carries ``AC``/``DC``/``INV``, ``Power DC``, ``YieldDay``,
+``YieldTotal`` and ``Efficiency`` sit under ``AC`` and ``INV`` holds only the temperature; no
+``order``/``poll_enabled``; ``?inv=`` is ignored (that firmware had no such parameter [U]).
+
 Endpoints:
 
 * ``GET /api/livedata/status`` - ``{inverters: [summary...], total, hints}``; with ``?inv=<serial>``
@@ -33,7 +39,7 @@ import json
 import math
 import re
 import struct
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -80,6 +86,7 @@ class OpenDtuEmulator(EmulatorServer):
         password: str = DEFAULT_PASSWORD,
         allow_readonly: bool = True,
         current_firmware: bool = False,
+        layout: Literal["2024", "2023"] = "2024",
         hostname: str = "OpenDTU-1A2B3C",
         clock: Clock | None = None,
         port: int = 0,
@@ -90,6 +97,7 @@ class OpenDtuEmulator(EmulatorServer):
         self.password = password
         self.allow_readonly = allow_readonly
         self.current_firmware = current_firmware
+        self.layout = layout
         self.hostname = hostname
         self._boot = self.clock.monotonic()
 
@@ -199,11 +207,54 @@ class OpenDtuEmulator(EmulatorServer):
         out["events"] = inv.events
         return out
 
+    def _legacy(self, inv: InverterStatus) -> dict[str, Any]:
+        """One inverter in the 2023 layout (summary, channels and all in one object)."""
+        new = self._detail(inv)
+        inv0 = new["INV"]["0"]
+        ac0 = new["AC"]["0"]
+        return {
+            "serial": inv.serial,
+            "name": inv.name,
+            "data_age": int(inv.data_age_s),
+            "reachable": inv.reachable,
+            "producing": inv.producing,
+            "limit_relative": _f32(inv.limit_relative_pct),
+            "limit_absolute": _f32(inv.limit_absolute_w),
+            "AC": {
+                "0": {
+                    "Power": ac0["Power"],
+                    "Voltage": ac0["Voltage"],
+                    "Current": ac0["Current"],
+                    "Power DC": inv0["Power DC"],
+                    "YieldDay": inv0["YieldDay"],
+                    "YieldTotal": inv0["YieldTotal"],
+                    "Frequency": ac0["Frequency"],
+                    "PowerFactor": ac0["PowerFactor"],
+                    "ReactivePower": ac0["ReactivePower"],
+                    "Efficiency": inv0["Efficiency"],
+                }
+            },
+            # that firmware's Irradiation had no "max" (Wp) yet
+            "DC": {
+                key: {
+                    name: {k: v for k, v in value.items() if k != "max"}
+                    if name == "Irradiation"
+                    else value
+                    for name, value in chan.items()
+                }
+                for key, chan in new["DC"].items()
+            },
+            "INV": {"0": {"Temperature": inv0["Temperature"]}},
+            "events": inv.events,
+        }
+
     def livedata(self, inv_param: str | None = None) -> dict[str, Any]:
         """``/api/livedata/status`` (``inv_param`` = the ``?inv=`` value)."""
         inverters = list(self.bank.inverters())
         wanted = _hex_serial(inv_param) if inv_param is not None else 0
-        if wanted > 0:
+        if self.layout == "2023":
+            listed = [self._legacy(i) for i in inverters]
+        elif wanted > 0:
             listed = [self._detail(i) for i in inverters if _hex_serial(i.serial) == wanted]
         else:
             listed = [self._summary(i) for i in inverters]

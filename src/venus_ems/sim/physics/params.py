@@ -168,7 +168,13 @@ class MultiParams:
 
 @dataclass(frozen=True)
 class MicroInverterParams:
-    """Battery-fed micro-inverter (Hoymiles via OpenDTU): W, dead time s, ramp W/s; ConfigError."""
+    """Battery-fed micro-inverter (Hoymiles via OpenDTU): W, dead time s, ramp W/s; ConfigError.
+
+    A limit command is acknowledged ``ack_s`` after it was sent (the DTU's radio round; None =
+    at the dead time) and takes effect ``dead_time_s`` after it was sent, then ramps. A restart
+    switches the output off for ``restart_s`` and brings it back at ``persistent_limit_w``
+    (None = the nameplate, what a restarted Hoymiles does with no persistent limit set).
+    """
 
     serial: str
     max_power_w: float = 800.0
@@ -180,6 +186,9 @@ class MicroInverterParams:
     efficiency: float = 0.95
     initial_limit_w: float = 0.0
     name: str = ""
+    ack_s: float | None = None
+    persistent_limit_w: float | None = None
+    restart_s: float = 20.0
 
     def __post_init__(self) -> None:
         """Validate ranges."""
@@ -194,6 +203,15 @@ class MicroInverterParams:
         _check(
             0 <= self.initial_limit_w <= self.max_power_w, f"{what}.initial_limit_w out of range"
         )
+        _check(
+            self.ack_s is None or 0 <= self.ack_s <= self.dead_time_s,
+            f"{what}.ack_s must be in 0..dead_time_s",
+        )
+        _check(
+            self.persistent_limit_w is None or 0 <= self.persistent_limit_w <= self.max_power_w,
+            f"{what}.persistent_limit_w out of range",
+        )
+        _check(self.restart_s >= 0, f"{what}.restart_s must be >= 0")
 
 
 @dataclass(frozen=True)

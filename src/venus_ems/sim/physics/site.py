@@ -93,6 +93,7 @@ class Site(SiteWrites):
         self.consumption_kwh = 0.0
         self.losses_kwh = 0.0
         self.unserved_kwh = 0.0
+        self.dc_system_w: float | None = None
         self._first = True
 
     # --- inputs -------------------------------------------------------------------------
@@ -203,7 +204,10 @@ class Site(SiteWrites):
         solar = self.solar
         mppt_pot = solar.potential_out_w(bat.voltage_v) if solar is not None else 0.0
         multi_dc = m.dc_total() - idle_dc
-        room = min(self._charge_limit_w(), bat.hard_charge_w(dt)) + micro_dc
+        # DVCC lets the MPPTs charge CCL plus the measured DC system (systemcalc's
+        # /Dc/System/Power, the sum of the dcsystem services); a bare site counts the inverters
+        credit = micro_dc if self.dc_system_w is None else max(self.dc_system_w, 0.0)
+        room = min(self._charge_limit_w(), bat.hard_charge_w(dt)) + credit
         if multi_dc > room:
             if island:
                 self._island_curtail(multi_dc - room, dt)

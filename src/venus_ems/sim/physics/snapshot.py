@@ -153,7 +153,7 @@ def snapshot(site: Site) -> SiteState:
     )
     bp = bat.params
     battery = BatteryState(
-        soc=bat.soc,
+        soc=min(max(bat.soc, 0.0), 100.0),  # as a BMS reports it (the energy may overshoot)
         voltage_v=bat.voltage_v,
         current_a=bat.current_a,
         power_w=bat.power_w,

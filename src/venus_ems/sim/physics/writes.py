@@ -79,6 +79,7 @@ class SiteWrites:
     ev: EvCharger | None
     heater: Heater | None
     relays: dict[str, Relay]
+    dc_system_w: float | None
 
     # --- ESS settings, hub4 overrides, vebus ---------------------------------------------
     def set_ess_setting(self, key: str, value: object) -> None:
@@ -191,9 +192,17 @@ class SiteWrites:
         """Queue switching an inverter on/off (applies after the dead time)."""
         self._micro(serial).command_power(_flag(on, "power"), self.time)
 
+    def restart_micro(self, serial: str) -> None:
+        """Queue a restart: off for ``restart_s``, back at the persistent limit."""
+        self._micro(serial).command_restart(self.time)
+
     def set_micro_reachable(self, serial: str, reachable: bool) -> None:
-        """Fault knob: an unreachable inverter keeps producing but fails commands."""
+        """Fault knob (radio loss): an unreachable inverter keeps producing but fails commands."""
         self._micro(serial).reachable = _flag(reachable, "reachable")
+
+    def set_micro_refuse_limits(self, serial: str, refuse: bool) -> None:
+        """Fault knob: the inverter answers but refuses every limit command (``Failure``)."""
+        self._micro(serial).refuse_limits = _flag(refuse, "refuse")
 
     # --- consumers ------------------------------------------------------------------------
     def _ev(self) -> EvCharger:
@@ -249,6 +258,10 @@ class SiteWrites:
     def set_meter_connected(self, on: bool) -> None:
         """External grid meter on/off; the true grid power stays readable either way."""
         self.meter.connected = _flag(on, "meter connected")
+
+    def set_dc_system(self, watts: float | None) -> None:
+        """Set the GX's ``/Dc/System/Power`` W (+ = consuming) as DVCC uses it; None = no GX."""
+        self.dc_system_w = None if watts is None else _number(watts, "dc_system")
 
     def feed_external_meter(self, readings_w: list[float] | None) -> None:
         """The ESS loop regulates on this meter's reading per phase W (None = meter offline)."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .catalog import (
+    MICRO_PAIR,
     EvSession,
     Scenario,
     ScenarioSeries,
     get_scenario,
+    hoymiles,
     list_scenarios,
     with_modbus_heater,
 )
@@ -21,6 +23,7 @@ from .runner import (
 )
 
 __all__ = [
+    "MICRO_PAIR",
     "Controller",
     "DataFile",
     "EvSession",
@@ -29,6 +32,7 @@ __all__ = [
     "ScenarioDriver",
     "ScenarioSeries",
     "get_scenario",
+    "hoymiles",
     "iter_scenario",
     "list_scenarios",
     "read_data",

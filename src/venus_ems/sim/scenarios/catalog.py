@@ -26,10 +26,12 @@ from .data import DataFile, read_data
 from .upsample import coarse_to_minutes, load_to_seconds, pv_to_seconds
 
 __all__ = [
+    "MICRO_PAIR",
     "EvSession",
     "Scenario",
     "ScenarioSeries",
     "get_scenario",
+    "hoymiles",
     "list_scenarios",
     "with_modbus_heater",
 ]
@@ -87,6 +89,8 @@ class Scenario:
     ev_car: Car | None = None
     seed: int = 1
     sources: tuple[str, ...] = field(default=())
+    ess_settings: tuple[tuple[str, float], ...] = ()
+    """ESS settings the GX has at the start (``/Settings/CGwacs/...`` path or field, value)."""
 
     def data(self) -> tuple[DataFile, DataFile, DataFile | None]:
         """The raw data files (load, PV, EV)."""
@@ -177,6 +181,40 @@ _MICROS = (
     MicroInverterParams(serial="114190000002", name="HM-800 west", phase=2, dead_time_s=15.0),
 )
 
+
+def hoymiles(model: str, serial: str, **kw: object) -> MicroInverterParams:
+    """A Hoymiles inverter with the reaction times users measured (reference peers.md §6.2).
+
+    HM-600: about 3 s from a limit command to the new output (lumapu/ahoy#257); HM-800: about
+    3 s up, 5 s down through a Venus service (Telekatz/venus.dbus-hoymiles#7); HM-1500: about
+    18 s until it reacts and 25 s until it is there (tbnobody/OpenDTU#571). The DTU acknowledges
+    a command in about 3 s (reserve85/HoymilesZeroExport#208).
+    """
+    models: dict[str, tuple[float, float, float, float]] = {
+        # model: (nameplate W, dead time s, ramp W/s, ack s)
+        "HM-600": (600.0, 3.0, 200.0, 2.5),
+        "HM-800": (800.0, 5.0, 200.0, 3.0),
+        "HM-1500": (1500.0, 18.0, 215.0, 3.0),
+    }
+    power, dead, ramp, ack = models[model]
+    params: dict[str, object] = {
+        "serial": serial,
+        "name": model,
+        "max_power_w": power,
+        "dead_time_s": dead,
+        "ramp_w_per_s": ramp,
+        "ack_s": ack,
+        **kw,
+    }
+    return MicroInverterParams(**params)  # type: ignore[arg-type]
+
+
+MICRO_PAIR = (
+    hoymiles("HM-600", "114184020001", position=AC_IN),
+    hoymiles("HM-1500", "116184020002", position=AC_IN),
+)
+"""The two battery-fed inverters of the ``micro-inverters`` scenario (serials: HM 2-/4-input)."""
+
 _SCENARIOS = {
     s.name: s
     for s in (
@@ -221,6 +259,24 @@ _SCENARIOS = {
                 seed=3,
             ),
             sources=(_UCI, _PVDAQ50),
+        ),
+        Scenario(
+            name="micro-inverters",
+            description=(
+                "March day, single-phase site, DC PV into a 48 V battery that feeds an HM-600 "
+                "and an HM-1500 through OpenDTU; the Multi passes the grid through (ESS mode 3)"
+            ),
+            load_file="load_uci_2009-03-18.csv",
+            pv_file="pv_serf_east_2022-03-18.csv",
+            pv_scale=0.5,
+            site=SiteParams(
+                battery=BatteryParams(capacity_ah=300.0, initial_soc=60.0),
+                multi=MultiParams(phases=1, inverter_power_w=3000.0, charger_power_w=3000.0),
+                micro_inverters=MICRO_PAIR,
+                seed=5,
+            ),
+            ess_settings=(("/Settings/CGwacs/Hub4Mode", 3),),
+            sources=(_UCI, _SERF),
         ),
         Scenario(
             name="ev-charging",

@@ -32,6 +32,9 @@ class ScenarioDriver:
         """Build the site from the scenario's parameters unless one is given."""
         self.scenario = get_scenario(scenario) if isinstance(scenario, str) else scenario
         self.site = site if site is not None else Site(self.scenario.site)
+        if site is None:
+            for path, value in self.scenario.ess_settings:
+                self.site.set_ess_setting(path, value)
         self.series = self.scenario.series()
         self._plugged: set[int] = set()
         self._done: set[int] = set()

@@ -26,7 +26,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ...clock import Clock
 from ...errors import BusError, ConfigError
 from ...venus import SETTINGS_SERVICE, Monitor, Setting, SettingsClient, Value, open_monitor
-from ...venus.names import GRID
+from ...venus.names import DCSYSTEM, GRID
 from ..physics import SETTING_PATHS, Site, SiteState
 from ..scenarios import Scenario, ScenarioDriver
 from .services import SimServices
@@ -108,6 +108,7 @@ class SimulatedGx:
         self._store: _SettingsStore | None = None
         self._external_w: list[float | None] | None = None
         self._external_meta: tuple[int | None, int | None] = (None, None)
+        self._dc_system: tuple[float, float] | None = None
         self.state: SiteState = self.site.state()
 
     def _advance_to(self, t: float) -> None:
@@ -116,7 +117,7 @@ class SimulatedGx:
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Publish everything, report started, then step and publish until cancelled."""
-        watch: dict[str, list[str] | None] = {}
+        watch: dict[str, list[str] | None] = {DCSYSTEM: ["/Dc/0/Power", "/Dc/0/Current"]}
         if self.local_settings is None:
             watch[SETTINGS_SERVICE] = []
         if self.external_meter:
@@ -134,6 +135,9 @@ class SimulatedGx:
                 if self.external_meter:
                     mon.on_change(lambda _changes: self._follow_meter(mon))
                     self._follow_meter(mon)
+                mon.on_change(lambda _changes: self._follow_dc_system(mon))
+                mon.on_service(lambda _name, _state: self._follow_dc_system(mon))
+                self._follow_dc_system(mon)
                 await self._loop(task_status)
             finally:
                 with anyio.CancelScope(shield=True):
@@ -184,7 +188,22 @@ class SimulatedGx:
             connected = st.grid.meter_connected and st.grid.meter_w is not None
             grid = list(st.grid.meter_w) if connected and st.grid.meter_w else None
             meta = (0xB002, 345)
-        self.system.publish(st, grid, meta)
+        self.system.publish(st, grid, meta, self._dc_system)
+
+    # ----------------------------------------------------------------- DC systems
+
+    def _follow_dc_system(self, mon: Monitor) -> None:
+        """systemcalc: ``/Dc/System/*`` is the sum of the dcsystem services; DVCC counts it."""
+        services = mon.services(DCSYSTEM)
+        powers = [mon.get_float(s.name, "/Dc/0/Power") for s in services]
+        currents = [mon.get_float(s.name, "/Dc/0/Current") for s in services]
+        known = [p for p in powers if p is not None]
+        if not services or not known:
+            self._dc_system = None
+        else:
+            self._dc_system = (sum(known), sum(c for c in currents if c is not None))
+        # a GX without dcsystem services gives the MPPTs no more than CCL (dcload does not count)
+        self.site.set_dc_system(0.0 if self._dc_system is None else self._dc_system[0])
 
     # ----------------------------------------------------------------- faults
 

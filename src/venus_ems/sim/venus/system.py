@@ -81,6 +81,8 @@ class SystemService:
         svc.add_path("/Dc/Pv/Current", None, A)
         svc.add_path("/Dc/Vebus/Power", None, W)
         svc.add_path("/Dc/System/Power", None, W)
+        svc.add_path("/Dc/System/Current", None, A)
+        svc.add_path("/Dc/System/MeasurementType", None, INT)
         svc.add_path("/VebusService", vebus, S)
         svc.add_path("/VebusInstance", 276, INT)
         svc.add_path("/ActiveBatteryService", f"{BATTERY}/512", S)
@@ -97,8 +99,13 @@ class SystemService:
         st: SiteState,
         grid_w: Sequence[float | None] | None,
         meter: tuple[int | None, int | None] = (None, None),
+        dc_system: tuple[float, float] | None = None,
     ) -> None:
-        """Refresh from a snapshot; ``grid_w`` per phase from the chosen meter (None = none)."""
+        """Refresh from a snapshot; ``grid_w`` per phase from the chosen meter (None = none).
+
+        ``dc_system``: (W, A) summed over the dcsystem services on the bus, as systemcalc does
+        (None: there are none; the values are then invalid).
+        """
         n = self.phases
         b, m = st.battery, st.multi
         v: dict[str, Any] = {}
@@ -133,6 +140,9 @@ class SystemService:
         v["/Dc/Pv/Power"] = None if sc is None else sc.output_w
         v["/Dc/Pv/Current"] = None if sc is None else sc.dc_current_a
         v["/Dc/Vebus/Power"] = m.dc_power_w
+        v["/Dc/System/Power"] = None if dc_system is None else dc_system[0]
+        v["/Dc/System/Current"] = None if dc_system is None else dc_system[1]
+        v["/Dc/System/MeasurementType"] = None if dc_system is None else 1
         v["/SystemState/State"] = st.system_state
         self.service.update(v)
         self.service["/Control/ActiveSocLimit"] = st.ess.active_soc_limit

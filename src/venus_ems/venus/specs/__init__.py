@@ -7,12 +7,14 @@ simulator publishes it. Units follow Venus: W, V, A, Hz, kWh, °C, %, hPa.
 
 from __future__ import annotations
 
+from .dc import DC_MEASUREMENTS, add_dc_paths
 from .grid import GRID_QUANTITIES, METER_ROLES, add_grid_paths, grid_measurements
 from .pvinverter import POSITIONS, add_pvinverter_paths, pvinverter_measurements
 from .temperature import TEMPERATURE_TYPES, add_temperature_paths
 from .units import HZ, INT, KWH, PCT, STR, A, V, W
 
 __all__ = [
+    "DC_MEASUREMENTS",
     "GRID_QUANTITIES",
     "HZ",
     "INT",
@@ -25,6 +27,7 @@ __all__ = [
     "A",
     "V",
     "W",
+    "add_dc_paths",
     "add_grid_paths",
     "add_pvinverter_paths",
     "add_temperature_paths",
