@@ -25,7 +25,9 @@ from .clock import Clock, RealClock
 from .features import create_features
 from .runtime.actuator import ActuatorRegistry
 from .runtime.config import Config
+from .runtime.consumers import ConsumerBoard
 from .runtime.feature import Feature, FeatureContext
+from .runtime.grid_requests import GridRequests
 from .runtime.ledger import OutputLedger
 from .runtime.leftovers import bus_id, clear_leftovers
 from .runtime.mqtt import MqttLink
@@ -84,6 +86,7 @@ async def run_daemon(
                 ledger=ledger,
             )
             settings = SettingsClient(monitor)
+            consumers, grid_requests = ConsumerBoard(), GridRequests()  # shared by all features
             contexts = [
                 FeatureContext(
                     name,
@@ -96,6 +99,8 @@ async def run_daemon(
                     mqtt=mqtt,
                     settings=settings,
                     sink=status,
+                    consumers=consumers,
+                    grid_requests=grid_requests,
                 )
                 for name, _ in chosen
             ]

@@ -155,6 +155,7 @@ class EssControl:
         self._wake = anyio.Event()
         self._notes: dict[str, str] = {}
         self._reaim = False
+        self._shift_w = 0.0
 
     def _validate(self, values: dict[str, TunableValue]) -> EssSettings:
         return ess_settings(self.config, values, self.phases)
@@ -223,23 +224,38 @@ class EssControl:
             ctx.report("holding off", [guard.hold])
             return
         inputs = tracker.inputs(ctx.monitor, self.phases, self.method)
+        settings, shift_reasons = self._shifted(ctx, now)
         if self._reaim:  # a new target from the user: aim at it now, not by trims
             self._reaim = False
             blocked = self.state.actuation.soc_blocked
             self.state = replace(self.state, actuation=ActuationState(soc_blocked=blocked))
             inputs = replace(inputs, setpoint_w=None)
         try:
-            decision = modes.decide(inputs, self.state, self.settings, now)
+            decision = modes.decide(inputs, self.state, settings, now)
         except ValueError as err:  # readings that do not fit the site (phase counts...)
             ctx.report("readings rejected", [*tracker.rejected, str(err)])
             return
         self.state = decision.next_state
         self.holder.apply(act, decision.commands)
         self._note(ctx, "safe", safe_note(decision.reasons))
-        reasons = [*tracker.rejected, *(r.text for r in decision.reasons)]
+        reasons = [*tracker.rejected, *shift_reasons, *(r.text for r in decision.reasons)]
         if self.method is EssMethod.MODE3:
             reasons.extend(self._mode3_health(ctx, act, inputs.multi, now))
         ctx.report(self._describe(), reasons)
+
+    def _shifted(self, ctx: FeatureContext, now: float) -> tuple[EssSettings, list[str]]:
+        """Settings with the grid target moved by other features' live requests (W, + import)."""
+        live = ctx.grid_requests.live(now)
+        shift = sum(r.shift_w for r in live)
+        if shift != self._shift_w:  # a new target: aim at it now, not by trims
+            self._shift_w = shift
+            self._reaim = True
+        if not live:
+            return self.settings, []
+        gt = self.settings.grid_target
+        moved = replace(gt, target_w=gt.target_w + shift)
+        reasons = [f"grid target {shift:+.0f} W for {r.owner}: {r.reason}" for r in live]
+        return replace(self.settings, grid_target=moved), reasons
 
     def _mode3_health(
         self, ctx: FeatureContext, act: Actuator[Any], multi: MultiSample | None, now: float
@@ -273,6 +289,9 @@ class EssControl:
 
     # ----------------------------------------------------------------- lifecycle
 
+    def _wake_up(self) -> None:
+        self._wake.set()
+
     async def _follow(self, sub: Subscription, tracker: InputTracker) -> None:
         async for changes in sub:
             if tracker.update(changes):
@@ -294,6 +313,7 @@ class EssControl:
                 await self.tunables.start(ctx, tg)
                 self.settings = ess_settings(self.config, self.tunables.values, self.phases)
                 act = self.actuator(ctx)
+                ctx.grid_requests.on_change(self._wake_up)
                 tg.start_soon(self._follow, sub, tracker)
                 task_status.started()
                 while True:

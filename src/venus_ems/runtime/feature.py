@@ -13,6 +13,8 @@ from anyio.abc import TaskStatus
 
 from ..clock import Clock
 from .actuator import Actuator, ActuatorRegistry
+from .consumers import ConsumerBoard
+from .grid_requests import GridRequests
 from .logging import redact
 
 if TYPE_CHECKING:
@@ -94,6 +96,8 @@ class FeatureContext:
     mqtt: MqttLink | None = None
     settings: SettingsClient | None = None
     sink: StatusSink = field(default_factory=NullSink)
+    consumers: ConsumerBoard = field(default_factory=ConsumerBoard)
+    grid_requests: GridRequests = field(default_factory=GridRequests)
     status: FeatureStatus = field(init=False)
 
     def __post_init__(self) -> None:
