@@ -1,0 +1,269 @@
+"""The switches of ``[[surplus.consumer]]``: Shelly (through the driver registry), HTTP, MQTT.
+
+Each is a :class:`~venus_ems.devices.base.Switch` (one relay, channel 0 for HTTP and MQTT)
+whose ``set_output`` is confirmed by reading the state back, and may also measure the draw
+(:meth:`ConsumerSwitch.read_draw`, W, None when it has no meter). Every HTTP call goes through
+the bounded client (:func:`~venus_ems.devices.http.http_request`, with the consumer's
+``timeout_s``); MQTT state comes from the ``state_topic`` and counts only while younger than
+``stale_s``. Errors are DeviceError subclasses.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, Protocol
+
+import aiohttp
+import anyio
+
+from ..clock import Clock
+from ..devices import Connection, DeviceIdentity, PowerMeter, Switch
+from ..devices.http import basic_auth_header, decode_json, http_request
+from ..devices.registry import open_device
+from ..errors import ConfigError, DeviceError, DeviceProtocolError, DeviceTimeoutError
+from ..runtime.config import SurplusConsumerConfig
+from ..runtime.mqtt.payload import parse_number, payload_text, quote
+
+if TYPE_CHECKING:
+    from ..runtime.mqtt import MqttLink
+    from ..runtime.mqtt.topics import MqttMessage
+
+__all__ = [
+    "ConsumerSwitch",
+    "HttpSwitch",
+    "MqttSwitch",
+    "ShellySwitch",
+    "json_field",
+    "open_switch",
+]
+
+
+class ConsumerSwitch(Protocol):
+    """A consumer's relay and (maybe) meter."""
+
+    identity: DeviceIdentity
+
+    async def set_output(self, channel: int, on: bool) -> None:
+        """Switch; DeviceError unless the read-back confirms it."""
+        ...
+
+    async def read_output(self, channel: int = 0) -> bool:
+        """On now? DeviceError when the device fails."""
+        ...
+
+    async def read_draw(self) -> float | None:
+        """Its draw now (W), None without a meter; DeviceError when the meter fails."""
+        ...
+
+
+def json_field(doc: Any, path: str) -> Any:
+    """``doc`` at the dotted ``path`` (list items by number); DeviceProtocolError if absent."""
+    node = doc
+    for part in path.split("."):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            raise DeviceProtocolError(f"no field {path!r} in the answer")
+    return node
+
+
+def _as_on(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.lower() in ("on", "off", "true", "false", "1", "0"):
+        return value.lower() in ("on", "true", "1")
+    raise DeviceProtocolError(f"field {path!r} is {quote(repr(value))}, not on/off")
+
+
+def _as_watts(value: Any, path: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise DeviceProtocolError(f"field {path!r} is {quote(repr(value))}, not a power in W")
+    if not -1e6 < value < 1e6:
+        raise DeviceProtocolError(f"field {path!r} = {value} W is out of range")
+    return float(value)
+
+
+class HttpSwitch:
+    """GET ``on_url``/``off_url``; on/off from ``status_field`` of ``status_url`` (JSON)."""
+
+    def __init__(self, cfg: SurplusConsumerConfig, session: aiohttp.ClientSession) -> None:
+        """URLs and fields from ``cfg`` (driver ``http``)."""
+        self.cfg = cfg
+        self.session = session
+        self.identity = DeviceIdentity("HTTP switch", "http", cfg.name, "")
+        self._headers: dict[str, str] = {}
+        if cfg.username is not None:
+            pw = "" if cfg.password is None else cfg.password.get_secret_value()
+            self._headers["Authorization"] = basic_auth_header(cfg.username, pw)
+
+    async def _get(self, url: str) -> Any:
+        answer = await http_request(
+            self.session, "GET", url, timeout_s=self.cfg.timeout_s, headers=self._headers
+        )
+        if answer.status != 200:
+            raise DeviceProtocolError(f"GET {url}: HTTP {answer.status}")
+        return answer
+
+    async def set_output(self, channel: int, on: bool) -> None:
+        """GET the on or off URL, then read the state back (DeviceError if it differs)."""
+        url = self.cfg.on_url if on else self.cfg.off_url
+        assert url is not None
+        await self._get(url)
+        if await self.read_output() != on:
+            raise DeviceProtocolError(f"switched {'on' if on else 'off'} but the status says not")
+
+    async def read_output(self, channel: int = 0) -> bool:
+        """The ``status_field`` of the status URL."""
+        assert self.cfg.status_url is not None
+        assert self.cfg.status_field is not None
+        doc = decode_json(await self._get(self.cfg.status_url), self.cfg.status_url)
+        return _as_on(json_field(doc, self.cfg.status_field), self.cfg.status_field)
+
+    async def read_draw(self) -> float | None:
+        """``power_field`` of ``power_url`` (W), None when not configured."""
+        if self.cfg.power_url is None or self.cfg.power_field is None:
+            return None
+        doc = decode_json(await self._get(self.cfg.power_url), self.cfg.power_url)
+        return _as_watts(json_field(doc, self.cfg.power_field), self.cfg.power_field)
+
+
+class MqttSwitch:
+    """Publish ``on_payload``/``off_payload`` to ``command_topic``; state from ``state_topic``."""
+
+    def __init__(self, cfg: SurplusConsumerConfig, link: MqttLink, clock: Clock) -> None:
+        """Subscribe with :meth:`start`."""
+        self.cfg = cfg
+        self.link = link
+        self.clock = clock
+        self.identity = DeviceIdentity("MQTT switch", "mqtt", cfg.name, "")
+        self.stale_s = max(3.0 * cfg.poll_interval_s, 30.0)
+        self.state: bool | None = None
+        self.state_at: float | None = None
+        self.draw_w: float | None = None
+        self.draw_at: float | None = None
+        self.last_error: str | None = None
+        self._changed = anyio.Event()
+
+    async def start(self) -> None:
+        """Subscribe to the state (and power) topic."""
+        assert self.cfg.state_topic is not None
+        await self.link.subscribe(self.cfg.state_topic, self._on_state)
+        if self.cfg.power_topic is not None:
+            await self.link.subscribe(self.cfg.power_topic, self._on_power)
+
+    async def stop(self) -> None:
+        """Unsubscribe."""
+        assert self.cfg.state_topic is not None
+        await self.link.unsubscribe(self.cfg.state_topic, self._on_state)
+        if self.cfg.power_topic is not None:
+            await self.link.unsubscribe(self.cfg.power_topic, self._on_power)
+
+    async def _on_state(self, msg: MqttMessage) -> None:
+        try:
+            text = payload_text(msg.payload, limit=256).strip()
+        except DeviceError as err:
+            self.last_error = f"state {msg.topic}: {err}"
+            return
+        self.state = text == self.cfg.on_state
+        self.state_at = self.clock.monotonic()
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    async def _on_power(self, msg: MqttMessage) -> None:
+        try:
+            w = parse_number(payload_text(msg.payload, limit=64).strip())
+            _as_watts(w, "power_topic")
+        except (DeviceError, ValueError) as err:
+            self.last_error = f"power {msg.topic}: {err}"
+            self.draw_w = None
+            return
+        self.draw_w, self.draw_at = w, self.clock.monotonic()
+
+    async def set_output(self, channel: int, on: bool) -> None:
+        """Publish the command and wait up to ``timeout_s`` for the state to confirm it."""
+        assert self.cfg.command_topic is not None
+        self.link.publish(
+            self.cfg.command_topic, self.cfg.on_payload if on else self.cfg.off_payload
+        )
+        with anyio.move_on_after(self.cfg.timeout_s):
+            while self.state is not on:
+                await self._changed.wait()
+        if self.state is not on:
+            raise DeviceTimeoutError(
+                f"{self.cfg.state_topic} did not confirm {'on' if on else 'off'} within "
+                f"{self.cfg.timeout_s:g} s"
+            )
+
+    async def read_output(self, channel: int = 0) -> bool:
+        """The last state heard (DeviceTimeoutError when none or too old)."""
+        at = self.state_at
+        if self.state is None or at is None or self.clock.monotonic() - at > self.stale_s:
+            raise DeviceTimeoutError(f"no state on {self.cfg.state_topic} for {self.stale_s:g} s")
+        return self.state
+
+    async def read_draw(self) -> float | None:
+        """The last power heard (W), None without a power topic or when it is old."""
+        at = self.draw_at
+        if self.draw_w is None or at is None or self.clock.monotonic() - at > self.stale_s:
+            return None
+        return self.draw_w
+
+
+class ShellySwitch:
+    """A Shelly relay (any generation) and its meter when the model has one."""
+
+    def __init__(self, device: Switch, channel: int) -> None:
+        """``device`` opened through the registry."""
+        self.device = device
+        self.channel = channel
+        self.identity = device.identity
+        if channel not in device.outputs:
+            raise ConfigError(
+                f"{device.identity.product_name} has relays {list(device.outputs)}, not {channel}"
+            )
+
+    async def set_output(self, channel: int, on: bool) -> None:
+        """Switch the relay and read it back."""
+        await self.device.set_output(self.channel, on)
+        if await self.device.read_output(self.channel) != on:
+            raise DeviceProtocolError(f"relay {self.channel} did not stay {'on' if on else 'off'}")
+
+    async def read_output(self, channel: int = 0) -> bool:
+        """The relay now."""
+        return await self.device.read_output(self.channel)
+
+    async def read_draw(self) -> float | None:
+        """The channel's metered power (W), None when the model has no meter there."""
+        dev = self.device
+        if isinstance(dev, PowerMeter) and self.channel in dev.power_channels:
+            return abs((await dev.read_power(self.channel)).power_w)
+        return None
+
+
+async def open_switch(
+    cfg: SurplusConsumerConfig,
+    session: aiohttp.ClientSession,
+    link: MqttLink | None,
+    clock: Clock,
+) -> ConsumerSwitch:
+    """The consumer's switch; DeviceError when it cannot be reached, ConfigError if unfit."""
+    if cfg.driver == "http":
+        return HttpSwitch(cfg, session)
+    if cfg.driver == "mqtt":
+        if link is None:
+            raise ConfigError(f"consumer {cfg.name}: driver mqtt needs [mqtt] enabled")
+        sw = MqttSwitch(cfg, link, clock)
+        await sw.start()
+        return sw
+    assert cfg.host is not None
+    options = {} if cfg.generation == "auto" else {"generation": cfg.generation}
+    pw = None if cfg.password is None else cfg.password.get_secret_value()
+    conn = Connection(cfg.host, cfg.timeout_s, cfg.username, pw, options)
+    device = await open_device("shelly", session, conn, clock=clock)
+    if not isinstance(device, Switch):
+        raise ConfigError(f"consumer {cfg.name}: {device.identity.product_name} has no relay")
+    return ShellySwitch(device, cfg.channel)
