@@ -54,6 +54,8 @@ async def surplus_site(
     start_s: float = 12 * 3600,
     relays_on: tuple[str, ...] = (),
     state_dir: str | None = None,
+    mqtt_port: int | None = None,
+    extra: list[dict[str, Any]] | None = None,
     **table: Any,
 ) -> AsyncIterator[tuple[Site, Surplus]]:
     """The site running; ``relays_on``: loads a previous run left on (before the daemon)."""
@@ -68,7 +70,13 @@ async def surplus_site(
     for name in relays_on:
         gx.site.set_relay(name, True)
     tmp = tempfile.TemporaryDirectory(prefix="venus-ems-state-")
-    config = daemon_config()
+    mqtt = (
+        ""
+        if mqtt_port is None
+        else f"[mqtt]\nenabled = true\nhost = '127.0.0.1'\nport = {mqtt_port}\n"
+        "reconnect_initial_s = 0.05\nreconnect_max_s = 0.2\n"
+    )
+    config = daemon_config(mqtt)
     general = config.general.model_copy(update={"state_dir": state_dir or tmp.name})
     config = config.model_copy(update={"general": general})
     try:
@@ -88,7 +96,8 @@ async def surplus_site(
             overrides = table.pop("overrides", {})
             table.setdefault("interval_s", 5.0)
             table.setdefault("reservation_points", ((0.0, 500.0), (100.0, 500.0)))
-            cfg = SurplusConfig(enabled=True, consumer=consumers(urls, **overrides), **table)
+            tables = consumers(urls, **overrides) + list(extra or [])
+            cfg = SurplusConfig(enabled=True, consumer=tables, **table)
             feature = Surplus(cfg)
             async with anyio.create_task_group() as tg, bus_watch(bus_address) as bus:
                 await tg.start(gx.run)

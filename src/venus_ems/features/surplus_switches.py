@@ -14,6 +14,7 @@ import math
 from typing import TYPE_CHECKING, Any, Protocol
 
 import aiohttp
+import aiomqtt
 import anyio
 
 from ..clock import Clock
@@ -184,19 +185,54 @@ class MqttSwitch:
         self.draw_w, self.draw_at = w, self.clock.monotonic()
 
     async def set_output(self, channel: int, on: bool) -> None:
-        """Publish the command and wait up to ``timeout_s`` for the state to confirm it."""
-        assert self.cfg.command_topic is not None
-        self.link.publish(
-            self.cfg.command_topic, self.cfg.on_payload if on else self.cfg.off_payload
-        )
-        with anyio.move_on_after(self.cfg.timeout_s):
-            while self.state is not on:
-                await self._changed.wait()
-        if self.state is not on:
+        """Publish the command; the state topic must confirm it within ``timeout_s``.
+
+        When the shared link does not get it confirmed in half that time (it may be going
+        down with the daemon, or reconnecting), a one-shot connection sends it again and
+        waits for the state itself: a stopping daemon still switches its consumers off.
+        """
+        cfg = self.cfg
+        assert cfg.command_topic is not None
+        payload = cfg.on_payload if on else cfg.off_payload
+        if self.link.connected:
+            self.link.publish(cfg.command_topic, payload, qos=1)
+            with anyio.move_on_after(cfg.timeout_s / 2):
+                while self.state is not on:
+                    await self._changed.wait()
+            if self.state is on:
+                return
+        if not await self._one_shot(payload, on, cfg.timeout_s / 2):
             raise DeviceTimeoutError(
-                f"{self.cfg.state_topic} did not confirm {'on' if on else 'off'} within "
-                f"{self.cfg.timeout_s:g} s"
+                f"{cfg.state_topic} did not confirm {'on' if on else 'off'} within "
+                f"{cfg.timeout_s:g} s"
             )
+
+    async def _one_shot(self, payload: str, on: bool, timeout_s: float) -> bool:
+        """Send over a connection of its own and wait for the state; False when unconfirmed."""
+        s = self.link.settings
+        if s.tls:
+            return False  # TLS needs the link's context: only the shared link is used
+        pw = None if s.password is None else s.password.get_secret_value()
+        cfg = self.cfg
+        assert cfg.command_topic is not None
+        assert cfg.state_topic is not None
+        try:
+            with anyio.move_on_after(timeout_s):
+                async with aiomqtt.Client(
+                    s.host, s.effective_port, username=s.username, password=pw, timeout=timeout_s
+                ) as client:
+                    await client.subscribe(cfg.state_topic, qos=1)
+                    await client.publish(cfg.command_topic, payload.encode(), qos=1)
+                    async for msg in client.messages:
+                        raw = msg.payload if isinstance(msg.payload, bytes) else b""
+                        if raw[:256].decode("utf-8", "replace").strip() == cfg.on_state:
+                            if on:
+                                return True
+                        elif not on:
+                            return True
+        except aiomqtt.MqttError:
+            return False
+        return False
 
     async def read_output(self, channel: int = 0) -> bool:
         """The last state heard (DeviceTimeoutError when none or too old)."""
