@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ...control.surplus_model import ReservationCurve
 from .base import DeviceInstance, FeatureName, FeatureTable, Host, Items, PublishTopic, StrictModel
@@ -73,6 +73,12 @@ def _check_reservation(text: str) -> str:
     return text
 
 
+def _pair(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
+
+
+Point = Annotated[tuple[float, float], BeforeValidator(_pair)]
+"""One ``[soc, W]`` point of the reservation curve."""
 Url = Annotated[str, AfterValidator(_check_url)]
 JsonField = Annotated[str, AfterValidator(_check_field)]
 When = Annotated[str, AfterValidator(_check_when)]
@@ -151,7 +157,7 @@ class SurplusConfig(FeatureTable):
 
     interval_s: float = Field(default=15.0, ge=1.0, le=600.0)
     reservation: ReservationFormula | None = None
-    reservation_points: Items[tuple[float, float]] | None = None
+    reservation_points: Items[Point] | None = None
     hysteresis_w: float = Field(default=100.0, ge=0.0, le=10_000.0)
     settle_s: float = Field(default=10.0, ge=0.0, le=300.0)
     request_max_age_s: float = Field(default=120.0, ge=5.0, le=3600.0)
