@@ -73,3 +73,14 @@ async def test_counters_are_kept_on_disk_across_runs(bus_address, tmp_path: Path
         await site.run(5)
         assert feature.runners["pool"].stats.runtime_total_s >= first
         assert site.mon.get(ACLOAD + "pool", "/Surplus/RuntimeTotal") >= first
+
+
+async def test_standing_down_leaves_the_board_and_switches_the_relays_off(bus_address):
+    async with surplus_site(bus_address) as (site, feature):
+        await site.until(lambda: relays(site)["pool-pump"], 20)
+        reason = {"now": "Victron Opportunity Loads runs"}
+        feature.hold_checks.append(lambda ctx: reason["now"])
+        await site.until(lambda: not any(relays(site).values()), 20)
+        assert site.status("/Features/surplus/Decision") == "standing down"
+        reason["now"] = None
+        await site.until(lambda: relays(site)["pool-pump"], 60)

@@ -18,7 +18,8 @@ docs/decisions.md: an AC load, never a fake battery); the figures on MQTT in ven
 es-ESS's layouts (:mod:`.surplus_mqtt`). Tunables in localsettings
 ``/Settings/VenusEms/Surplus/{HysteresisW,SettleS,IntervalS}`` and MQTT
 ``<prefix>/surplus/set/{hysteresis_w,settle_s,interval_s}``. A missing or stale grid reading
-grants every consumer 0.
+grants every consumer 0. :attr:`Surplus.hold_checks` lets another module make the distributor
+stand down (Victron's Opportunity Loads), leaving the board to the consumers' standalone rules.
 """
 
 from __future__ import annotations
@@ -127,6 +128,11 @@ class Surplus:
         self.mqtt: SurplusMqtt | None = None
         self._site: dict[str, float | None] = {}
         self._wake = anyio.Event()
+        self.hold_checks: list[Callable[[FeatureContext], str | None]] = []
+        """Reasons to stand down (e.g. Victron's Opportunity Loads runs): each returns a
+        reason or None; while one gives a reason the distributor leaves the board (its
+        consumers fall back to standalone) and reports why. Other modules append here."""
+        self.held: str | None = None
 
     def _validate(self, values: dict[str, TunableValue]) -> core.SurplusSettings:
         return site_settings(self.config, values)
@@ -188,6 +194,22 @@ class Surplus:
             self.mqtt.publish_distribution(d, site, self.runners)
         return d
 
+    def stand_down(self, ctx: FeatureContext) -> str | None:
+        """Check :attr:`hold_checks`: leave or retake the board; the reason while held."""
+        reason = next((r for check in self.hold_checks if (r := check(ctx)) is not None), None)
+        if reason != self.held:
+            if reason is not None:
+                ctx.consumers.deactivate(DISTRIBUTOR)
+                self.memory = {}
+                ctx.message("info", f"standing down: {reason}")
+            else:
+                ctx.consumers.activate(DISTRIBUTOR)
+                ctx.message("info", f"distributing again ({self.held} is over)")
+            self.held = reason
+        if reason is not None:
+            ctx.report("standing down", [reason])
+        return reason
+
     def stats_path(self, ctx: FeatureContext, name: str) -> Path:
         """Where a consumer's counters live."""
         return ctx.state_dir / "surplus" / f"{name}.json"
@@ -241,7 +263,7 @@ class Surplus:
     async def run(self, ctx: FeatureContext, *, task_status: TaskStatus[None]) -> None:
         """Distribute until cancelled; the actuators put every consumer in its safe state."""
         board = ctx.consumers
-        self.memory, self.last, self.runners = {}, None, {}
+        self.memory, self.last, self.runners, self.held = {}, None, {}, None
         tracker = InputTracker(ctx.clock)
         tracker.start()
         board.activate(DISTRIBUTOR)
@@ -260,7 +282,8 @@ class Surplus:
                 await ctx.clock.sleep(min(1.0, self.interval_s))  # let the consumers report
                 while True:
                     self._wake = anyio.Event()
-                    self.distribute(ctx, tracker)
+                    if self.stand_down(ctx) is None:
+                        self.distribute(ctx, tracker)
                     await sleep_or_event(ctx.clock, self.interval_s, self._wake)
         finally:
             board.deactivate(DISTRIBUTOR)
