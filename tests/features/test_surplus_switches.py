@@ -1,4 +1,4 @@
-"""Generic HTTP consumers against a hostile HTTP server on loopback: every bad reply is an error."""
+"""The generic HTTP switch driver against a hostile server on loopback: bad replies are errors."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import anyio
 import pytest
 from aiohttp import web
 
-from venus_ems.errors import DeviceError, DeviceProtocolError, DeviceTimeoutError
-from venus_ems.features.surplus_switches import HttpSwitch, json_field
-from venus_ems.runtime.config import SurplusConsumerConfig
+from venus_ems.clock import RealClock
+from venus_ems.devices import Connection, PowerMeter, Switch
+from venus_ems.devices.http_switch import json_field
+from venus_ems.devices.registry import open_device
+from venus_ems.errors import ConfigError, DeviceError, DeviceProtocolError, DeviceTimeoutError
 
 pytestmark = pytest.mark.anyio
 
@@ -60,20 +62,21 @@ async def served():
     await site.start()
     port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
-    cfg = SurplusConsumerConfig(
-        name="boiler",
-        driver="http",
-        power_w=800.0,
-        on_url=f"{base}/on",
-        off_url=f"{base}/off",
-        status_url=f"{base}/status",
-        status_field="relay.ison",
-        power_url=f"{base}/status",
-        power_field="apower",
-        timeout_s=0.5,
-    )
+    options = {
+        "on_url": f"{base}/on",
+        "off_url": f"{base}/off",
+        "status_url": f"{base}/status",
+        "status_field": "relay.ison",
+        "power_url": f"{base}/status",
+        "power_field": "apower",
+    }
     async with aiohttp.ClientSession() as session:
-        yield dev, HttpSwitch(cfg, session)
+        sw = await open_device(
+            "http_switch", session, Connection("boiler", 0.5, options=options), clock=RealClock()
+        )
+        assert isinstance(sw, Switch)
+        assert isinstance(sw, PowerMeter)
+        yield dev, sw
     await runner.cleanup()
 
 
@@ -82,7 +85,7 @@ async def test_switch_read_back_and_power(served):
     await sw.set_output(0, True)
     assert dev.on is True
     assert await sw.read_output() is True
-    assert await sw.read_draw() == 812.5
+    assert (await sw.read_power(0)).power_w == 812.5
     await sw.set_output(0, False)
     assert await sw.read_output() is False
 
@@ -123,7 +126,20 @@ async def test_bad_power_is_an_error_never_zero(served, power):
     dev, sw = served
     dev.status = '{"relay": {"ison": true}, "apower": ' + power + "}"
     with pytest.raises(DeviceError):
-        await sw.read_draw()
+        await sw.read_power(0)
+
+
+async def test_options_are_checked_when_opened():
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ConfigError, match="unknown options colour"):
+            await open_device(
+                "http_switch",
+                session,
+                Connection("x", options={"colour": "red"}),
+                clock=RealClock(),
+            )
+        with pytest.raises(ConfigError, match="needs on_url"):
+            await open_device("http_switch", session, Connection("x"), clock=RealClock())
 
 
 def test_json_field_walks_objects_and_lists():

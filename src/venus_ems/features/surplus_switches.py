@@ -1,4 +1,7 @@
-"""The switches of ``[[surplus.consumer]]``: Shelly (through the driver registry), HTTP, MQTT.
+"""The switches of ``[[surplus.consumer]]``: Shelly, HTTP (registry) and MQTT (the link).
+
+Shelly and generic HTTP relays are opened through the driver registry (drivers ``shelly`` and
+``http_switch``); the MQTT switch lives here because it talks through the daemon's MQTT link.
 
 Each is a :class:`~venus_ems.devices.base.Switch` (one relay, channel 0 for HTTP and MQTT)
 whose ``set_output`` is confirmed by reading the state back, and may also measure the draw
@@ -10,8 +13,7 @@ the bounded client (:func:`~venus_ems.devices.http.http_request`, with the consu
 
 from __future__ import annotations
 
-import math
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
 import aiomqtt
@@ -19,24 +21,18 @@ import anyio
 
 from ..clock import Clock
 from ..devices import Connection, DeviceIdentity, PowerMeter, Switch
-from ..devices.http import basic_auth_header, decode_json, http_request
 from ..devices.registry import open_device
 from ..errors import ConfigError, DeviceError, DeviceProtocolError, DeviceTimeoutError
 from ..runtime.config import SurplusConsumerConfig
-from ..runtime.mqtt.payload import parse_number, payload_text, quote
+from ..runtime.mqtt.payload import parse_number, payload_text
 
 if TYPE_CHECKING:
     from ..runtime.mqtt import MqttLink
     from ..runtime.mqtt.topics import MqttMessage
 
-__all__ = [
-    "ConsumerSwitch",
-    "HttpSwitch",
-    "MqttSwitch",
-    "ShellySwitch",
-    "json_field",
-    "open_switch",
-]
+__all__ = ["ConsumerSwitch", "DeviceSwitch", "MqttSwitch", "open_switch"]
+
+_HTTP_OPTIONS = ("on_url", "off_url", "status_url", "status_field", "power_url", "power_field")
 
 
 class ConsumerSwitch(Protocol):
@@ -57,79 +53,10 @@ class ConsumerSwitch(Protocol):
         ...
 
 
-def json_field(doc: Any, path: str) -> Any:
-    """``doc`` at the dotted ``path`` (list items by number); DeviceProtocolError if absent."""
-    node = doc
-    for part in path.split("."):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
-            node = node[int(part)]
-        else:
-            raise DeviceProtocolError(f"no field {path!r} in the answer")
-    return node
-
-
-def _as_on(value: Any, path: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, int | float) and value in (0, 1):
-        return bool(value)
-    if isinstance(value, str) and value.lower() in ("on", "off", "true", "false", "1", "0"):
-        return value.lower() in ("on", "true", "1")
-    raise DeviceProtocolError(f"field {path!r} is {quote(repr(value))}, not on/off")
-
-
-def _as_watts(value: Any, path: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise DeviceProtocolError(f"field {path!r} is {quote(repr(value))}, not a power in W")
+def _as_watts(value: float) -> float:
     if not -1e6 < value < 1e6:
-        raise DeviceProtocolError(f"field {path!r} = {value} W is out of range")
-    return float(value)
-
-
-class HttpSwitch:
-    """GET ``on_url``/``off_url``; on/off from ``status_field`` of ``status_url`` (JSON)."""
-
-    def __init__(self, cfg: SurplusConsumerConfig, session: aiohttp.ClientSession) -> None:
-        """URLs and fields from ``cfg`` (driver ``http``)."""
-        self.cfg = cfg
-        self.session = session
-        self.identity = DeviceIdentity("HTTP switch", "http", cfg.name, "")
-        self._headers: dict[str, str] = {}
-        if cfg.username is not None:
-            pw = "" if cfg.password is None else cfg.password.get_secret_value()
-            self._headers["Authorization"] = basic_auth_header(cfg.username, pw)
-
-    async def _get(self, url: str) -> Any:
-        answer = await http_request(
-            self.session, "GET", url, timeout_s=self.cfg.timeout_s, headers=self._headers
-        )
-        if answer.status != 200:
-            raise DeviceProtocolError(f"GET {url}: HTTP {answer.status}")
-        return answer
-
-    async def set_output(self, channel: int, on: bool) -> None:
-        """GET the on or off URL, then read the state back (DeviceError if it differs)."""
-        url = self.cfg.on_url if on else self.cfg.off_url
-        assert url is not None
-        await self._get(url)
-        if await self.read_output() != on:
-            raise DeviceProtocolError(f"switched {'on' if on else 'off'} but the status says not")
-
-    async def read_output(self, channel: int = 0) -> bool:
-        """The ``status_field`` of the status URL."""
-        assert self.cfg.status_url is not None
-        assert self.cfg.status_field is not None
-        doc = decode_json(await self._get(self.cfg.status_url), self.cfg.status_url)
-        return _as_on(json_field(doc, self.cfg.status_field), self.cfg.status_field)
-
-    async def read_draw(self) -> float | None:
-        """``power_field`` of ``power_url`` (W), None when not configured."""
-        if self.cfg.power_url is None or self.cfg.power_field is None:
-            return None
-        doc = decode_json(await self._get(self.cfg.power_url), self.cfg.power_url)
-        return _as_watts(json_field(doc, self.cfg.power_field), self.cfg.power_field)
+        raise DeviceProtocolError(f"{value} W is out of range")
+    return value
 
 
 class MqttSwitch:
@@ -176,8 +103,7 @@ class MqttSwitch:
 
     async def _on_power(self, msg: MqttMessage) -> None:
         try:
-            w = parse_number(payload_text(msg.payload, limit=64).strip())
-            _as_watts(w, "power_topic")
+            w = _as_watts(parse_number(payload_text(msg.payload, limit=64).strip()))
         except (DeviceError, ValueError) as err:
             self.last_error = f"power {msg.topic}: {err}"
             self.draw_w = None
@@ -249,8 +175,8 @@ class MqttSwitch:
         return self.draw_w
 
 
-class ShellySwitch:
-    """A Shelly relay (any generation) and its meter when the model has one."""
+class DeviceSwitch:
+    """A relay opened through the registry (Shelly, HTTP switch) and its meter, if any."""
 
     def __init__(self, device: Switch, channel: int) -> None:
         """``device`` opened through the registry."""
@@ -287,19 +213,23 @@ async def open_switch(
     clock: Clock,
 ) -> ConsumerSwitch:
     """The consumer's switch; DeviceError when it cannot be reached, ConfigError if unfit."""
-    if cfg.driver == "http":
-        return HttpSwitch(cfg, session)
     if cfg.driver == "mqtt":
         if link is None:
             raise ConfigError(f"consumer {cfg.name}: driver mqtt needs [mqtt] enabled")
         sw = MqttSwitch(cfg, link, clock)
         await sw.start()
         return sw
-    assert cfg.host is not None
-    options = {} if cfg.generation == "auto" else {"generation": cfg.generation}
     pw = None if cfg.password is None else cfg.password.get_secret_value()
-    conn = Connection(cfg.host, cfg.timeout_s, cfg.username, pw, options)
-    device = await open_device("shelly", session, conn, clock=clock)
+    options: dict[str, object]
+    if cfg.driver == "http":
+        driver, host, channel = "http_switch", cfg.name, 0
+        options = {k: getattr(cfg, k) for k in _HTTP_OPTIONS if getattr(cfg, k) is not None}
+    else:
+        assert cfg.host is not None
+        driver, host, channel = "shelly", cfg.host, cfg.channel
+        options = {} if cfg.generation == "auto" else {"generation": cfg.generation}
+    conn = Connection(host, cfg.timeout_s, cfg.username, pw, options)
+    device = await open_device(driver, session, conn, clock=clock)
     if not isinstance(device, Switch):
         raise ConfigError(f"consumer {cfg.name}: {device.identity.product_name} has no relay")
-    return ShellySwitch(device, cfg.channel)
+    return DeviceSwitch(device, channel)
