@@ -84,3 +84,21 @@ async def test_standing_down_leaves_the_board_and_switches_the_relays_off(bus_ad
         assert site.status("/Features/surplus/Decision") == "standing down"
         reason["now"] = None
         await site.until(lambda: relays(site)["pool-pump"], 60)
+
+
+async def test_when_and_tunables(bus_address):
+    overrides = {"pool": {"when": "soc > 101"}, "dryer": {"when": "pv_w > 0"}}
+    async with surplus_site(bus_address, overrides=overrides) as (site, feature):
+        await site.until(lambda: relays(site)["heater"], 30)
+        await site.run(20)
+        assert not relays(site)["pool-pump"]  # never ready
+        assert site.mon.get(ACLOAD + "pool", "/Surplus/Reason") == "when 'soc > 101' is false"
+        settings = "com.victronenergy.settings"
+        base = "/Settings/VenusEms/Surplus/"
+        assert site.mon.get(settings, base + "HysteresisW") == 100.0
+        assert await site.mon.set_value(settings, base + "HysteresisW", 250.0) == 0
+        await site.run(2)
+        assert feature.settings.hysteresis_w == 250.0
+        assert await site.mon.set_value(settings, base + "SettleS", -5.0) != 0  # refused
+        await site.run(2)
+        assert feature.settings.settle_s == 10.0
