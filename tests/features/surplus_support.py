@@ -56,6 +56,7 @@ async def surplus_site(
     state_dir: str | None = None,
     mqtt_port: int | None = None,
     extra: list[dict[str, Any]] | None = None,
+    others: list[tuple[str, Any]] | None = None,
     **table: Any,
 ) -> AsyncIterator[tuple[Site, Surplus]]:
     """The site running; ``relays_on``: loads a previous run left on (before the daemon)."""
@@ -109,7 +110,7 @@ async def surplus_site(
                                 config,
                                 bus_address=bus_address,
                                 clock=clock,
-                                features=[("surplus", feature)],
+                                features=[("surplus", feature), *(others or [])],
                                 task_status=task_status,
                             )
                         )
