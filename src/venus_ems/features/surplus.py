@@ -42,6 +42,7 @@ from ..venus import Monitor
 from ..venus.names import SYSTEM
 from .ess_inputs import InputTracker, phase_count
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
+from .opportunity_loads import opportunity_loads_check
 from .surplus_consumer import ConsumerRunner, ConsumerWriter
 from .surplus_mqtt import SurplusMqtt
 from .surplus_stats import ConsumerStats
@@ -128,7 +129,7 @@ class Surplus:
         self.mqtt: SurplusMqtt | None = None
         self._site: dict[str, float | None] = {}
         self._wake = anyio.Event()
-        self.hold_checks: list[Callable[[FeatureContext], str | None]] = []
+        self.hold_checks: list[Callable[[FeatureContext], str | None]] = [opportunity_loads_check]
         """Reasons to stand down (e.g. Victron's Opportunity Loads runs): each returns a
         reason or None; while one gives a reason the distributor leaves the board (its
         consumers fall back to standalone) and reports why. Other modules append here."""

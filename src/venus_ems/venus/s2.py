@@ -21,11 +21,20 @@ from .bus import writer_of
 from .service import Service
 from .tree import PathSpec
 
-__all__ = ["IFACE", "MAX_CLIENT_ID", "MAX_MESSAGE", "RM_PATH", "S2Endpoint", "S2Listener"]
+__all__ = [
+    "IFACE",
+    "MAX_CLIENT_ID",
+    "MAX_MESSAGE",
+    "OPPORTUNITY_LOADS",
+    "RM_PATH",
+    "S2Endpoint",
+    "S2Listener",
+]
 
 _LOG = logging.getLogger(__name__)
 
 IFACE = "com.victronenergy.S2"
+OPPORTUNITY_LOADS = "com.victronenergy.opportunityloads"  # the CEM's own service
 RM_PATH = "/S2/0/Rm"
 MAX_MESSAGE = 64 * 1024  # characters of one S2 JSON message; a description is a few kB
 MAX_CLIENT_ID = 128

@@ -30,14 +30,14 @@ from ...control.ombc import OmbcMode, OmbcPlan, OmbcTimer, OmbcTransition
 from ...errors import BusError
 from ...venus import PathSpec, Service
 from ...venus.bus import add_match, call, connect
-from ...venus.s2 import IFACE, RM_PATH
+from ...venus.s2 import IFACE, OPPORTUNITY_LOADS, RM_PATH
 from ..ol_loop import OlLoad, OlLoop
 
 __all__ = ["OL_SERVICE", "CemRm", "SimOpportunityLoads"]
 
 _LOG = logging.getLogger(__name__)
 
-OL_SERVICE = "com.victronenergy.opportunityloads"
+OL_SERVICE = OPPORTUNITY_LOADS
 _MAX_SENDS = 7
 
 
