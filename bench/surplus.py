@@ -6,8 +6,8 @@ Whole days of real household load and PV (sim/scenarios data, 1-min made 1 s) on
 simulated physics of scenario ``surplus-three`` (3-phase ESS, DC PV, 20 kWh battery at 50 %
 SoC at midnight or ``--soc``, feed-in of excess allowed), stepped at 1 s, with three switched
 loads: pool pump 750 W (priority 10), heater 2000 W (20), dryer 1200 W (30), min on/off 60 s
-each, relays acting 1 s after the command. The same battery reservation curve for all (es-ESS README's "3000 W until
-~90 %": ``3000/(min(SOC,99)-100)+3000``). Controllers:
+each, relays acting 1 s after the command. The same battery reservation curve for all
+(es-ESS README's "3000 W until ~90 %": ``3000/(min(SOC,99)-100)+3000``). Controllers:
 
 * ours: :func:`venus_ems.control.surplus.decide` with the ``[surplus]`` defaults (15 s,
   hysteresis 100 W, settle 10 s); a switched consumer is on while its grant covers its power;
