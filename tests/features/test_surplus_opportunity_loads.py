@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
-from surplus_support import relays, surplus_site
+from surplus_support import ACLOAD, relays, surplus_site
 
 from venus_ems.control.opportunity_loads import STANDING_DOWN, opportunity_loads_hold
+from venus_ems.sim.venus.opportunity_loads import SimOpportunityLoads
 from venus_ems.venus import PathSpec, Service
 from venus_ems.venus.s2 import OPPORTUNITY_LOADS
 
@@ -50,3 +52,38 @@ async def test_distributor_stands_down_while_opportunity_loads_runs(bus_address)
             ol["/OperationalState"] = 2
             await site.until(lambda: feature.held == f"{STANDING_DOWN} (sleep mode)", 10)
         await site.until(lambda: feature.held is None, 10)  # OL's service left the bus
+
+
+async def test_victron_cem_drives_our_consumers_while_we_stand_down(bus_address):
+    async with surplus_site(bus_address) as (site, feature):
+        await site.until(lambda: any(relays(site).values()), 60)
+        phys = site.gx.site
+
+        def surplus() -> float:  # what OL computes from systemcalc (it adds its RMs' draw)
+            f = phys.flows
+            return f.pv_ac_w + 0.925 * f.pv_dc_w - f.loads_w
+
+        cem = SimOpportunityLoads(bus_address, site.clock, surplus, keep_alive_s=10)
+        names = {n: f"{ACLOAD}{n}" for n in ("pool", "heater", "dryer")}
+        for i, name in enumerate(names.values()):
+            cem.add_rm(name, priority=i)
+        async with anyio.create_task_group() as tg:
+            await tg.start(cem.run)
+            await site.until(lambda: feature.held == STANDING_DOWN, 10)
+            await site.until(lambda: all(r.connected and r.load for r in cem.rms.values()), 30)
+            for name in names.values():
+                assert site.mon.get(name, "/S2/0/Rm") == "CEM: ol"
+                assert site.mon.get(name, "/S2/0/Active") == 1
+            # the CEM switches loads on from the surplus, within the OMBC timers
+            await site.until(lambda: any(relays(site).values()), 120)
+            driven = [r for r in cem.rms.values() if r.load and r.load.mode.power_w > 0]
+            assert driven
+            rm = driven[0]
+            # the consumer's metered draw reaches the CEM at its next poll
+            await site.until(lambda: (rm.power_w or 0.0) > 0, 10)
+            assert all(status == "OK" for _, status in rm.acks)
+            tg.cancel_scope.cancel()  # OL goes away: its service leaves the bus
+        await site.until(lambda: feature.held is None, 10)
+        await site.run(10)
+        for name in names.values():  # our distributor is back: the RMs are withdrawn
+            assert site.mon.get(name, "/S2/0/Rm") is None

@@ -232,7 +232,7 @@ class Surplus:
                 feature=self.name,
             )
             act = ctx.actuators.ensure(f"surplus.{cfg.name}", _maker(ctx, runner))
-            await stack.enter_async_context(runner.make_service(ctx.bus_address, index))
+            await stack.enter_async_context(runner.make_service(ctx.bus_address, index, ctx.clock))
             self.runners[cfg.name] = runner
             tg.start_soon(runner.run, ctx, board, act)
 

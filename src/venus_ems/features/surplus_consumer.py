@@ -30,9 +30,11 @@ from ..runtime.config import SurplusConsumerConfig
 from ..runtime.config.expression import Expression
 from ..runtime.config.surplus import when_expression
 from ..runtime.consumers import ConsumerBoard, ConsumerHandle, ConsumerSpec
+from ..runtime.s2_rm import OmbcResourceManager
 from ..venus import DeviceInstance, Identity, PathSpec, Service
 from ..venus.names import ACLOAD, service_name
 from ..venus.specs.units import KWH, STR, W
+from .surplus_s2 import offer_as_rm
 from .surplus_stats import ConsumerStats
 from .surplus_switches import ConsumerSwitch, open_switch
 
@@ -134,10 +136,16 @@ class ConsumerRunner:
         self.problem: str | None = None
         self.handle: ConsumerHandle | None = None
         self.service: Service | None = None
+        self.rm: OmbcResourceManager | None = None
+        self.cem_w: float | None = None  # what Victron's CEM instructed (None: not driving)
         self._wake = anyio.Event()
+        self.stepped = anyio.Event()
 
-    def make_service(self, address: str | None, index: int) -> Service:
-        """Its ``com.victronenergy.acload.venusems_surplus_<name>`` (not registered yet)."""
+    def make_service(self, address: str | None, index: int, clock: Clock | None = None) -> Service:
+        """Its ``com.victronenergy.acload.venusems_surplus_<name>`` (not registered yet).
+
+        With ``clock`` it also carries an S2 resource manager (``/S2/0/Rm``, :mod:`.surplus_s2`).
+        """
         cfg = self.cfg
         suffix = f"venusems_surplus_{cfg.name}"
         svc = Service(
@@ -163,6 +171,8 @@ class ConsumerRunner:
         for key in ("EnergyToday", "EnergyYesterday", "EnergyTotal"):
             svc.add_path(f"/Surplus/{key}", None, KWH)
         self.service = svc
+        if clock is not None:
+            self.rm = offer_as_rm(self, svc, clock)
         return svc
 
     def actuator(self, writer: ConsumerWriter, clock: Clock) -> Actuator[Any]:
@@ -176,6 +186,10 @@ class ConsumerRunner:
             write_timeout_s=self.cfg.timeout_s * 3 + 1.0,
             retry_s=max(self.cfg.poll_interval_s, 5.0),
         )
+
+    def wake(self) -> None:
+        """Run a step now (a new grant or a CEM instruction)."""
+        self._wake.set()
 
     def ready_now(self) -> tuple[bool, str | None]:
         """Whether it may take surplus now, and why not (the ``when`` expression)."""
@@ -194,10 +208,15 @@ class ConsumerRunner:
         self.handle = handle = board.join(self.spec)
         handle.on_grant(self._wake.set)
         try:
-            while True:
-                self._wake = anyio.Event()
-                await self.step(ctx.clock, writer, act)
-                await sleep_or_event(ctx.clock, self.cfg.poll_interval_s, self._wake)
+            async with anyio.create_task_group() as tg:
+                if self.rm is not None:
+                    await tg.start(self.rm.run)
+                while True:
+                    self._wake = anyio.Event()
+                    await self.step(ctx.clock, writer, act)
+                    self.stepped.set()
+                    self.stepped = anyio.Event()
+                    await sleep_or_event(ctx.clock, self.cfg.poll_interval_s, self._wake)
         finally:
             act.release(self.feature)  # the actuator writes the safe state
             handle.leave()
@@ -227,6 +246,12 @@ class ConsumerRunner:
         self.handle.report(draw, now, ready=ready and on is not None)
         grant = self.handle.allowance(now, max_age_s=self.grant_max_age_s)
         want = grant is not None and grant.power_w >= self.cfg.power_w - 1e-6
+        if self.rm is not None:  # Victron's CEM may drive it only while we do not distribute
+            self.rm.offer(not self.handle.board.distributor_active and on is not None)
+            self.rm.measured(draw)
+            if self.cem_w is not None:
+                grant, want = None, self.cem_w >= self.cfg.power_w - 1e-6
+                why = why or "Victron Opportunity Loads"
         act.claim(self.feature, want)
         if on is not None and act.value is not None and on != act.value and act.last_error is None:
             act.reassert()  # someone switched it behind our back: put ours back

@@ -71,8 +71,10 @@ class OmbcResourceManager:
         device: OmbcDevice,
         plan: OmbcPlan,
         details: RmDetails,
+        *,
+        offered: bool = True,
     ) -> None:
-        """Add ``/S2/0/Rm`` and ``/S2/0/Active`` to ``service``; offered once :meth:`run` starts."""
+        """Add ``/S2/0/Rm`` and ``/S2/0/Active`` to ``service``; ``offered``: Ready when running."""
         self.plan = plan
         self.details = details
         self._clock = clock
@@ -93,6 +95,7 @@ class OmbcResourceManager:
         self._tg: anyio.abc.TaskGroup | None = None
         self.switches = 0
         self.ack_timeout_s = ACK_TIMEOUT_S
+        self.offered = offered
 
     # ----------------------------------------------------------------- API for the consumer
 
@@ -108,6 +111,12 @@ class OmbcResourceManager:
         ):
             self._send_power()
 
+    def offer(self, ready: bool) -> None:
+        """Offer the RM to CEMs (Ready) or withdraw it (a session ends: the device is released)."""
+        self.offered = ready
+        if self._tx is not None and self.endpoint.ready != ready:
+            self.endpoint.set_ready(ready)
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Offer the RM and serve CEMs until cancelled; the device is released on the way out."""
         tx, rx = anyio.create_memory_object_stream[_Event](64)
@@ -117,7 +126,7 @@ class OmbcResourceManager:
                 self._tg = tg
                 tg.start_soon(self.endpoint.run)
                 tg.start_soon(self._watch_acks)
-                self.endpoint.set_ready(True)
+                self.endpoint.set_ready(self.offered)
                 task_status.started()
                 async for kind, client_id, text in rx:
                     await self._event(kind, client_id, text)
