@@ -121,8 +121,9 @@ async def test_es_ess_script_gets_allowances_and_bad_requests_change_nothing(
                 await script.publish(f"{REQ}/ev/{key}", value.encode(), qos=1)
 
         await request(
+            CustomName="Car (script)", VRMInstanceID="121", IsScriptedConsumer="true",
             IsAutomatic="true", Request="1500", StepSize="250", Minimum="500", Priority="5",
-            Consumption="0", VRMInstanceID="1001", IsScriptedConsumer="true",
+            Consumption="0",
         )  # fmt: skip
         await until_real(site, lambda: any(s.spec.name == "ev" for s in site_board(feature)), 20)
 
@@ -137,6 +138,12 @@ async def test_es_ess_script_gets_allowances_and_bad_requests_change_nothing(
                 break
         assert allowance(rec) >= 500
         assert allowance(rec) <= 1500
+        # the script's consumer is an acload too, at the instance it asked for
+        svc = "com.victronenergy.acload.venusems_surplus_ev"
+        await run_real(site, 5)
+        assert site.mon.get(svc, "/Surplus/Allowance") == pytest.approx(allowance(rec))
+        assert site.mon.get(svc, "/DeviceInstance") == 121
+        assert site.mon.get(svc, "/CustomName") == "Car (script)"
         before = next(s.spec for s in site_board(feature) if s.spec.name == "ev")
         # malformed or foreign input: a clear message, nothing changed
         await script.publish(f"{REQ}/ev/Request", b"lots", qos=1)

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
     from ..runtime.mqtt import MqttLink
 
-__all__ = ["ConsumerRunner", "ConsumerWriter", "consumer_spec"]
+__all__ = ["ConsumerRunner", "ConsumerWriter", "consumer_service", "consumer_spec"]
 
 PREFERRED_INSTANCE = 70
 _INT = PathSpec("i")
@@ -58,6 +58,46 @@ def consumer_spec(cfg: SurplusConsumerConfig) -> ConsumerSpec:
         min_off_s=cfg.min_off_s,
         ignore_reservation=cfg.ignore_reservation,
     )
+
+
+def consumer_service(
+    name: str,
+    *,
+    custom_name: str,
+    connection: str,
+    instance: int,
+    request_w: float | None,
+    priority: int | None,
+    address: str | None,
+) -> Service:
+    """``com.victronenergy.acload.venusems_surplus_<name>`` with its paths (not registered).
+
+    ``/Ac/Power`` and ``/Ac/L1/Power`` (draw W), ``/Ac/Energy/Forward`` (kWh), ``/State``
+    (0/1), ``/Surplus/{Allowance,Request}`` (W), ``/Surplus/{Priority,Reason,Error}``,
+    ``/Surplus/{Runtime,Energy}{Today,Yesterday,Total}`` (s, kWh).
+    """
+    suffix = f"venusems_surplus_{name}"
+    svc = Service(
+        service_name(ACLOAD, suffix),
+        identity=Identity("Surplus consumer", product_id=0xFFFF, connection=connection),
+        device_instance=DeviceInstance("acload", instance, suffix),
+        address=address,
+    )
+    svc.add_path("/CustomName", custom_name, STR)
+    svc.add_path("/Ac/Power", None, W)
+    svc.add_path("/Ac/L1/Power", None, W)
+    svc.add_path("/Ac/Energy/Forward", None, KWH)
+    svc.add_path("/State", None, _INT)
+    svc.add_path("/Surplus/Allowance", None, W)
+    svc.add_path("/Surplus/Request", request_w, W)
+    svc.add_path("/Surplus/Priority", priority, _INT)
+    svc.add_path("/Surplus/Reason", "", STR)
+    svc.add_path("/Surplus/Error", "", STR)
+    for key in ("RuntimeToday", "RuntimeYesterday", "RuntimeTotal"):
+        svc.add_path(f"/Surplus/{key}", None, _SECONDS)
+    for key in ("EnergyToday", "EnergyYesterday", "EnergyTotal"):
+        svc.add_path(f"/Surplus/{key}", None, KWH)
+    return svc
 
 
 class ConsumerWriter:
@@ -139,31 +179,16 @@ class ConsumerRunner:
     def make_service(self, address: str | None, index: int) -> Service:
         """Its ``com.victronenergy.acload.venusems_surplus_<name>`` (not registered yet)."""
         cfg = self.cfg
-        suffix = f"venusems_surplus_{cfg.name}"
-        svc = Service(
-            service_name(ACLOAD, suffix),
-            identity=Identity("Surplus consumer", product_id=0xFFFF, connection=cfg.driver),
-            device_instance=DeviceInstance(
-                "acload", cfg.device_instance or PREFERRED_INSTANCE + index, suffix
-            ),
+        self.service = consumer_service(
+            cfg.name,
+            custom_name=cfg.custom_name or cfg.name,
+            connection=cfg.driver,
+            instance=cfg.device_instance or PREFERRED_INSTANCE + index,
+            request_w=cfg.power_w,
+            priority=cfg.priority,
             address=address,
         )
-        svc.add_path("/CustomName", cfg.custom_name or cfg.name, STR)
-        svc.add_path("/Ac/Power", None, W)
-        svc.add_path("/Ac/L1/Power", None, W)
-        svc.add_path("/Ac/Energy/Forward", None, KWH)
-        svc.add_path("/State", None, _INT)
-        svc.add_path("/Surplus/Allowance", None, W)
-        svc.add_path("/Surplus/Request", cfg.power_w, W)
-        svc.add_path("/Surplus/Priority", cfg.priority, _INT)
-        svc.add_path("/Surplus/Reason", "", STR)
-        svc.add_path("/Surplus/Error", "", STR)
-        for key in ("RuntimeToday", "RuntimeYesterday", "RuntimeTotal"):
-            svc.add_path(f"/Surplus/{key}", None, _SECONDS)
-        for key in ("EnergyToday", "EnergyYesterday", "EnergyTotal"):
-            svc.add_path(f"/Surplus/{key}", None, KWH)
-        self.service = svc
-        return svc
+        return self.service
 
     def actuator(self, writer: ConsumerWriter, clock: Clock) -> Actuator[Any]:
         """Its owned output (safe state from the config), claims expire after 3 polls."""
