@@ -9,6 +9,7 @@ import aiomqtt
 import anyio
 import pytest
 from surplus_support import relays, surplus_site
+from test_surplus_safety import Crashing
 
 pytestmark = pytest.mark.anyio
 
@@ -171,3 +172,18 @@ def site_board(feature):
 def allowance(rec) -> float:
     values = rec.payloads(f"{REQ}/ev/Allowance")
     return float(values[-1]) if values else -1.0
+
+
+async def test_mqtt_consumer_works_again_after_a_crash_restart(bus_address, mosquitto, monkeypatch):
+    monkeypatch.setattr("surplus_support.Surplus", Crashing)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(device, mosquitto.port)
+        async with surplus_site(bus_address, mqtt_port=mosquitto.port, extra=[PLUG]) as (
+            site,
+            feature,
+        ):
+            await until_real(site, lambda: feature.runners.get("plug") is not None, 10)
+            await until_real(site, lambda: feature.steps > 6, 60)  # crashed once, restarted
+            await until_real(site, lambda: feature.runners["plug"].on is True, 60)
+            assert feature.runners["plug"].problem is None
+        tg.cancel_scope.cancel()

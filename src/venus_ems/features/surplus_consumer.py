@@ -16,6 +16,7 @@ The runner joins :class:`~venus_ems.runtime.consumers.ConsumerBoard` with a step
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -139,11 +140,25 @@ class ConsumerWriter:
         on = await sw.read_output(0)
         return on, await sw.read_draw()
 
-    async def aclose(self) -> None:
-        """Close the session (and the MQTT subscriptions)."""
+    async def reset(self) -> None:
+        """Subscribe the MQTT switch again from the calling feature run.
+
+        The link drops the handlers of a feature run that ended (a crash, a restart): the
+        writer outlives runs, so each run opens its MQTT switch anew.
+        """
+        if self.cfg.driver == "mqtt" and self._switch is not None:
+            await self._stop_switch()
+            self._switch = None
+
+    async def _stop_switch(self) -> None:
         stop = getattr(self._switch, "stop", None)
         if stop is not None:
-            await stop()
+            with contextlib.suppress(ValueError):  # already dropped by the link
+                await stop()
+
+    async def aclose(self) -> None:
+        """Close the session (and the MQTT subscriptions)."""
+        await self._stop_switch()
         if self._session is not None:
             await self._session.close()
         self._session = self._switch = None
@@ -216,6 +231,7 @@ class ConsumerRunner:
         """Follow the grants until cancelled (the caller's actuator puts the safe state)."""
         writer = act.writer
         assert isinstance(writer, ConsumerWriter)
+        await writer.reset()
         self.handle = handle = board.join(self.spec)
         handle.on_grant(self._wake.set)
         try:
