@@ -3,9 +3,9 @@
 The daemon runs with ``demo.toml`` (in this package), filled in with the emulators' addresses;
 the ``micro-inverters`` scenario uses ``demo_micro.toml`` instead (zero feed-in with the
 battery-fed micro-inverters behind the emulated OpenDTU; ESS control off, the Multi passes the
-grid through), ``surplus-three`` ``demo_surplus.toml`` (the surplus distributor and three loads
-behind emulated Shellys). Features this venus-ems does not have yet are left out with a note. One status
-line per second shows what the GX and venus-ems see.
+grid through), ``surplus-three`` ``demo_surplus.toml`` (the surplus distributor and three
+loads behind emulated Shellys). Features this venus-ems does not have yet are left out with a
+note. One status line per second shows what the GX and venus-ems see.
 """
 
 from __future__ import annotations
