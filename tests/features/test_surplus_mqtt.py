@@ -145,6 +145,11 @@ async def test_es_ess_script_gets_allowances_and_bad_requests_change_nothing(
         assert site.mon.get(svc, "/Surplus/Allowance") == pytest.approx(allowance(rec))
         assert site.mon.get(svc, "/DeviceInstance") == 121
         assert site.mon.get(svc, "/CustomName") == "Car (script)"
+        await alive(30)  # it reports drawing its allowance: counted like es-ESS did
+        assert site.mon.get(svc, "/Surplus/RuntimeTotal") >= 20
+        runtime = rec.payloads(f"{REQ}/ev/Energy/runtimeTotal")
+        assert runtime
+        assert float(runtime[-1]) >= 20
         before = next(s.spec for s in site_board(feature) if s.spec.name == "ev")
         # malformed or foreign input: a clear message, nothing changed
         await script.publish(f"{REQ}/ev/Request", b"lots", qos=1)

@@ -9,14 +9,16 @@ Under ``es_ess_prefix`` (default ``es-ESS/SolarOverheadDistributor``):
   acload, sent before ``Request``); ``IsScriptedConsumer`` and es-ESS's NPC keys are accepted
   and ignored. A key becomes a seat on the consumer board (continuous: ``Minimum`` first, then
   ``StepSize`` up to ``Request``) and a ``com.victronenergy.acload.venusems_surplus_<key>``
-  (draw, allowance, reason) once its ``Request`` is known; its request *expires* when nothing
-  arrives for ``request_max_age_s`` (es-ESS kept a dead script's last request forever);
+  (draw, allowance, reason, runtime and energy counted from its ``Consumption``, kept in
+  ``<state_dir>/surplus/request-<key>.json``) once its ``Request`` is known; its request
+  *expires* when nothing arrives for ``request_max_age_s`` (es-ESS kept a dead script's last
+  request forever);
 * the distributor publishes ``<prefix>/Requests/<key>/Allowance`` (W, QoS 1, not retained)
   for every seat, ``<prefix>/Requests/<key>/Energy/{runtimeToday,runtimeYesterday,
   runtimeTotal}`` (s) and ``…/{energyToday,energyYesterday,energyTotal}`` (Wh) (retained; for
-  our switched consumers), and ``<prefix>/Calculations/{OverheadAvailable,OverheadAssigned,
-  OverheadRemaining}``, ``…/Battery/{Power,Soc,Reservation}``, ``…/Grid/TotalFeedIn`` and
-  ``<prefix>/LastUpdateTime`` (epoch s).
+  our switched consumers and the request keys), and ``<prefix>/Calculations/{OverheadAvailable,
+  OverheadAssigned,OverheadRemaining}``, ``…/Battery/{Power,Soc,Reservation}``,
+  ``…/Grid/TotalFeedIn`` and ``<prefix>/LastUpdateTime`` (epoch s).
 
 Bad input — a key that is not 1-32 letters, digits, ``_`` or ``-``, a name already used by
 another consumer, a value that is not a finite number in range, more than
@@ -30,6 +32,8 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from ..control import surplus as core
 from ..errors import DeviceError
 from ..runtime.complaints import Complaints
@@ -38,6 +42,7 @@ from ..runtime.consumers import ConsumerBoard, ConsumerHandle, ConsumerSpec
 from ..runtime.mqtt.payload import parse_number, payload_text, quote
 from ..venus import Service
 from .surplus_consumer import ConsumerRunner, consumer_service
+from .surplus_stats import ConsumerStats
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -94,6 +99,7 @@ class Requester:
         self.instance: int | None = None
         self.handle: ConsumerHandle | None = None
         self.service: Service | None = None
+        self.stats: ConsumerStats | None = None
 
     def spec(self) -> ConsumerSpec | None:
         """The board spec, once ``Request`` is known (ValueError when inconsistent)."""
@@ -136,6 +142,10 @@ class SurplusMqtt:
         """Subscribe to the request topics (when enabled)."""
         if self.config.es_ess_requests:
             await self.link.subscribe(self._filter, self.on_request)
+
+    def all_stats(self) -> list[tuple[str, ConsumerStats]]:
+        """The counters of every request key (saved by the feature with its own)."""
+        return [(k, r.stats) for k, r in self.requesters.items() if r.stats is not None]
 
     async def stop(self) -> None:
         """Unsubscribe and leave the board with every requester."""
@@ -218,6 +228,10 @@ class SurplusMqtt:
             address=self.ctx.bus_address,
         )
         r.service = svc
+        path = self.ctx.state_dir / "surplus" / f"request-{r.key}.json"
+        r.stats, problem = await anyio.to_thread.run_sync(ConsumerStats.load, path)
+        if problem:
+            self.ctx.message("warning", problem)
         try:
             await svc.register()
         except Exception as err:  # noqa: BLE001 - a service that cannot register is reported
@@ -280,15 +294,26 @@ class SurplusMqtt:
             r = self.requesters.get(name)
             if r is not None and r.service is not None:
                 draw = r.numbers.get("Consumption")
-                r.service.update(
-                    {
-                        "/Surplus/Allowance": alloc.power_w,
-                        "/Surplus/Reason": alloc.reason[:200],
-                        "/Ac/Power": draw,
-                        "/Ac/L1/Power": draw,
-                        "/State": int(r.flags["IsAutomatic"]),
+                values: dict[str, Any] = {
+                    "/Surplus/Allowance": alloc.power_w,
+                    "/Surplus/Reason": alloc.reason[:200],
+                    "/Ac/Power": draw,
+                    "/Ac/L1/Power": draw,
+                    "/State": int(r.flags["IsAutomatic"]),
+                }
+                st = r.stats
+                if st is not None:  # counted from what the script reports it draws
+                    st.advance(bool(draw), draw or 0.0, self.ctx.clock.monotonic())
+                    values |= {
+                        "/Ac/Energy/Forward": st.energy_total_wh / 1000.0,
+                        "/Surplus/RuntimeToday": st.runtime_today_s,
+                        "/Surplus/RuntimeYesterday": st.runtime_yesterday_s,
+                        "/Surplus/RuntimeTotal": st.runtime_total_s,
+                        "/Surplus/EnergyToday": st.energy_today_wh / 1000.0,
+                        "/Surplus/EnergyYesterday": st.energy_yesterday_wh / 1000.0,
+                        "/Surplus/EnergyTotal": st.energy_total_wh / 1000.0,
                     }
-                )
+                r.service.update(values)
         figures: dict[str, Any] = {
             "Calculations/OverheadAvailable": d.surplus_w,
             "Calculations/OverheadAssigned": d.assigned_w,
@@ -301,8 +326,9 @@ class SurplusMqtt:
         }
         for path, value in figures.items():
             link.publish(f"{p}/{path}", "" if value is None else f"{value:g}", qos=1)
-        for name, runner in runners.items():
-            st = runner.stats
+        stats = {name: runner.stats for name, runner in runners.items()}
+        stats.update((k, r.stats) for k, r in self.requesters.items() if r.stats is not None)
+        for name, st in stats.items():
             energy = {
                 "runtimeToday": st.runtime_today_s,
                 "runtimeYesterday": st.runtime_yesterday_s,
