@@ -104,6 +104,7 @@ async def surplus_site(
                 await tg.start(gx.run)
                 async with open_monitor(bus_address) as mon:
                     site = Site(gx, clock, mon, bus)
+                    site.emus = emus  # type: ignore[attr-defined]
                     async with anyio.create_task_group() as daemon:
                         await daemon.start(
                             lambda task_status: run_daemon(

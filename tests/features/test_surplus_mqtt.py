@@ -9,6 +9,7 @@ import aiomqtt
 import anyio
 import pytest
 from surplus_support import relays, surplus_site
+from test_surplus_safety import Crashing
 
 pytestmark = pytest.mark.anyio
 
@@ -59,7 +60,7 @@ async def run_real(site, seconds: float) -> None:
     """Simulated seconds with real time in between (MQTT runs on the loopback in real time)."""
     for _ in range(round(seconds)):
         await site.run(1)
-        await anyio.sleep(0.02)
+        await anyio.sleep(0.04)
 
 
 async def until_real(site, predicate, seconds: float) -> float:
@@ -121,8 +122,9 @@ async def test_es_ess_script_gets_allowances_and_bad_requests_change_nothing(
                 await script.publish(f"{REQ}/ev/{key}", value.encode(), qos=1)
 
         await request(
+            CustomName="Car (script)", VRMInstanceID="121", IsScriptedConsumer="true",
             IsAutomatic="true", Request="1500", StepSize="250", Minimum="500", Priority="5",
-            Consumption="0", VRMInstanceID="1001", IsScriptedConsumer="true",
+            Consumption="0",
         )  # fmt: skip
         await until_real(site, lambda: any(s.spec.name == "ev" for s in site_board(feature)), 20)
 
@@ -131,12 +133,23 @@ async def test_es_ess_script_gets_allowances_and_bad_requests_change_nothing(
                 await request(IsAutomatic="true", Consumption=f"{max(allowance(rec), 0):g}")
                 await run_real(site, 5)
 
-        for _ in range(12):  # min on of the others (30 s) first: then priority 5 goes first
+        for _ in range(24):  # min on of the others (30 s) first: then priority 5 goes first
             await alive(5)
             if allowance(rec) >= 500:
                 break
         assert allowance(rec) >= 500
         assert allowance(rec) <= 1500
+        # the script's consumer is an acload too, at the instance it asked for
+        svc = "com.victronenergy.acload.venusems_surplus_ev"
+        await run_real(site, 5)
+        assert site.mon.get(svc, "/Surplus/Allowance") == pytest.approx(allowance(rec))
+        assert site.mon.get(svc, "/DeviceInstance") == 121
+        assert site.mon.get(svc, "/CustomName") == "Car (script)"
+        await alive(30)  # it reports drawing its allowance: counted like es-ESS did
+        assert site.mon.get(svc, "/Surplus/RuntimeTotal") >= 20
+        runtime = rec.payloads(f"{REQ}/ev/Energy/runtimeTotal")
+        assert runtime
+        assert float(runtime[-1]) >= 20
         before = next(s.spec for s in site_board(feature) if s.spec.name == "ev")
         # malformed or foreign input: a clear message, nothing changed
         await script.publish(f"{REQ}/ev/Request", b"lots", qos=1)
@@ -146,12 +159,12 @@ async def test_es_ess_script_gets_allowances_and_bad_requests_change_nothing(
         await alive(5)
         after = next(s.spec for s in site_board(feature) if s.spec.name == "ev")
         assert after == before
-        messages = str(site.status("/Features/surplus/Message")) + str(site.status("/Messages"))
-        assert "es-ESS request rejected" in messages or feature.mqtt is not None
+        assert "es-ESS request rejected" in site.status("/Features/surplus/Message")
         assert feature.mqtt is not None
         assert feature.mqtt.complaints.total >= 4
         # the script dies: its request expires and the allowance drops to 0
         await run_real(site, 30)
+        await until_real(site, lambda: allowance(rec) == 0, 20)
         assert allowance(rec) == 0
         assert any(t.startswith(f"{P}/Calculations/") for t, _, _ in rec.messages)
 
@@ -164,3 +177,18 @@ def site_board(feature):
 def allowance(rec) -> float:
     values = rec.payloads(f"{REQ}/ev/Allowance")
     return float(values[-1]) if values else -1.0
+
+
+async def test_mqtt_consumer_works_again_after_a_crash_restart(bus_address, mosquitto, monkeypatch):
+    monkeypatch.setattr("surplus_support.Surplus", Crashing)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(device, mosquitto.port)
+        async with surplus_site(bus_address, mqtt_port=mosquitto.port, extra=[PLUG]) as (
+            site,
+            feature,
+        ):
+            await until_real(site, lambda: feature.runners.get("plug") is not None, 10)
+            await until_real(site, lambda: feature.steps > 6, 60)  # crashed once, restarted
+            await until_real(site, lambda: feature.runners["plug"].on is True, 60)
+            assert feature.runners["plug"].problem is None
+        tg.cancel_scope.cancel()

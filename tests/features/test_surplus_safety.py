@@ -102,3 +102,20 @@ async def test_when_and_tunables(bus_address):
         assert await site.mon.set_value(settings, base + "SettleS", -5.0) != 0  # refused
         await site.run(2)
         assert feature.settings.settle_s == 10.0
+
+
+@pytest.mark.parametrize("mode", ["offline", "garbage", "http500", "deep_json"])
+async def test_a_failing_device_gets_nothing_and_changes_nothing_else(bus_address, mode):
+    async with surplus_site(bus_address) as (site, feature):
+        await site.until(lambda: relays(site)["pool-pump"] and relays(site)["heater"], 30)
+        await site.emus["heater"].set_fault(mode)
+        await site.until(lambda: feature.runners["heater"].problem is not None, 20)
+        await site.run(10)
+        d = feature.last
+        assert d is not None
+        assert d.allocations["heater"].power_w == 0.0
+        assert d.allocations["heater"].reason == "not ready"
+        assert relays(site)["pool-pump"]  # the others go on
+        assert site.mon.get(ACLOAD + "heater", "/Surplus/Error") != ""
+        await site.emus["heater"].set_fault("ok")
+        await site.until(lambda: feature.runners["heater"].problem is None, 20)

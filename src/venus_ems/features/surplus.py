@@ -239,14 +239,16 @@ class Surplus:
     async def _save_stats(self, ctx: FeatureContext, *, force: bool = False) -> None:
         now = ctx.clock.now().astimezone()
         today = now.date()
-        for runner in self.runners.values():
-            st = runner.stats
+        every = [(name, r.stats) for name, r in self.runners.items()]
+        if self.mqtt is not None:
+            every += self.mqtt.all_stats()
+        for name, st in every:
             st.roll(today.isoformat(), (today - dt.timedelta(days=1)).isoformat())
             if st.dirty or force:
                 try:
                     await anyio.to_thread.run_sync(st.save)
                 except OSError as err:
-                    ctx.message("warning", f"{runner.cfg.name}: counters not saved: {err}")
+                    ctx.message("warning", f"{name}: counters not saved: {err}")
 
     async def _saver(self, ctx: FeatureContext) -> None:
         while True:

@@ -16,6 +16,7 @@ The runner joins :class:`~venus_ems.runtime.consumers.ConsumerBoard` with a step
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
     from ..runtime.mqtt import MqttLink
 
-__all__ = ["ConsumerRunner", "ConsumerWriter", "consumer_spec"]
+__all__ = ["ConsumerRunner", "ConsumerWriter", "consumer_service", "consumer_spec"]
 
 PREFERRED_INSTANCE = 70
 _INT = PathSpec("i")
@@ -60,6 +61,46 @@ def consumer_spec(cfg: SurplusConsumerConfig) -> ConsumerSpec:
         min_off_s=cfg.min_off_s,
         ignore_reservation=cfg.ignore_reservation,
     )
+
+
+def consumer_service(
+    name: str,
+    *,
+    custom_name: str,
+    connection: str,
+    instance: int,
+    request_w: float | None,
+    priority: int | None,
+    address: str | None,
+) -> Service:
+    """``com.victronenergy.acload.venusems_surplus_<name>`` with its paths (not registered).
+
+    ``/Ac/Power`` and ``/Ac/L1/Power`` (draw W), ``/Ac/Energy/Forward`` (kWh), ``/State``
+    (0/1), ``/Surplus/{Allowance,Request}`` (W), ``/Surplus/{Priority,Reason,Error}``,
+    ``/Surplus/{Runtime,Energy}{Today,Yesterday,Total}`` (s, kWh).
+    """
+    suffix = f"venusems_surplus_{name}"
+    svc = Service(
+        service_name(ACLOAD, suffix),
+        identity=Identity("Surplus consumer", product_id=0xFFFF, connection=connection),
+        device_instance=DeviceInstance("acload", instance, suffix),
+        address=address,
+    )
+    svc.add_path("/CustomName", custom_name, STR)
+    svc.add_path("/Ac/Power", None, W)
+    svc.add_path("/Ac/L1/Power", None, W)
+    svc.add_path("/Ac/Energy/Forward", None, KWH)
+    svc.add_path("/State", None, _INT)
+    svc.add_path("/Surplus/Allowance", None, W)
+    svc.add_path("/Surplus/Request", request_w, W)
+    svc.add_path("/Surplus/Priority", priority, _INT)
+    svc.add_path("/Surplus/Reason", "", STR)
+    svc.add_path("/Surplus/Error", "", STR)
+    for key in ("RuntimeToday", "RuntimeYesterday", "RuntimeTotal"):
+        svc.add_path(f"/Surplus/{key}", None, _SECONDS)
+    for key in ("EnergyToday", "EnergyYesterday", "EnergyTotal"):
+        svc.add_path(f"/Surplus/{key}", None, KWH)
+    return svc
 
 
 class ConsumerWriter:
@@ -101,11 +142,25 @@ class ConsumerWriter:
         on = await sw.read_output(0)
         return on, await sw.read_draw()
 
-    async def aclose(self) -> None:
-        """Close the session (and the MQTT subscriptions)."""
+    async def reset(self) -> None:
+        """Subscribe the MQTT switch again from the calling feature run.
+
+        The link drops the handlers of a feature run that ended (a crash, a restart): the
+        writer outlives runs, so each run opens its MQTT switch anew.
+        """
+        if self.cfg.driver == "mqtt" and self._switch is not None:
+            await self._stop_switch()
+            self._switch = None
+
+    async def _stop_switch(self) -> None:
         stop = getattr(self._switch, "stop", None)
         if stop is not None:
-            await stop()
+            with contextlib.suppress(ValueError):  # already dropped by the link
+                await stop()
+
+    async def aclose(self) -> None:
+        """Close the session (and the MQTT subscriptions)."""
+        await self._stop_switch()
         if self._session is not None:
             await self._session.close()
         self._session = self._switch = None
@@ -147,33 +202,18 @@ class ConsumerRunner:
         With ``clock`` it also carries an S2 resource manager (``/S2/0/Rm``, :mod:`.surplus_s2`).
         """
         cfg = self.cfg
-        suffix = f"venusems_surplus_{cfg.name}"
-        svc = Service(
-            service_name(ACLOAD, suffix),
-            identity=Identity("Surplus consumer", product_id=0xFFFF, connection=cfg.driver),
-            device_instance=DeviceInstance(
-                "acload", cfg.device_instance or PREFERRED_INSTANCE + index, suffix
-            ),
+        self.service = consumer_service(
+            cfg.name,
+            custom_name=cfg.custom_name or cfg.name,
+            connection=cfg.driver,
+            instance=cfg.device_instance or PREFERRED_INSTANCE + index,
+            request_w=cfg.power_w,
+            priority=cfg.priority,
             address=address,
         )
-        svc.add_path("/CustomName", cfg.custom_name or cfg.name, STR)
-        svc.add_path("/Ac/Power", None, W)
-        svc.add_path("/Ac/L1/Power", None, W)
-        svc.add_path("/Ac/Energy/Forward", None, KWH)
-        svc.add_path("/State", None, _INT)
-        svc.add_path("/Surplus/Allowance", None, W)
-        svc.add_path("/Surplus/Request", cfg.power_w, W)
-        svc.add_path("/Surplus/Priority", cfg.priority, _INT)
-        svc.add_path("/Surplus/Reason", "", STR)
-        svc.add_path("/Surplus/Error", "", STR)
-        for key in ("RuntimeToday", "RuntimeYesterday", "RuntimeTotal"):
-            svc.add_path(f"/Surplus/{key}", None, _SECONDS)
-        for key in ("EnergyToday", "EnergyYesterday", "EnergyTotal"):
-            svc.add_path(f"/Surplus/{key}", None, KWH)
-        self.service = svc
         if clock is not None:
-            self.rm = offer_as_rm(self, svc, clock)
-        return svc
+            self.rm = offer_as_rm(self, self.service, clock)
+        return self.service
 
     def actuator(self, writer: ConsumerWriter, clock: Clock) -> Actuator[Any]:
         """Its owned output (safe state from the config), claims expire after 3 polls."""
@@ -205,6 +245,7 @@ class ConsumerRunner:
         """Follow the grants until cancelled (the caller's actuator puts the safe state)."""
         writer = act.writer
         assert isinstance(writer, ConsumerWriter)
+        await writer.reset()
         self.handle = handle = board.join(self.spec)
         handle.on_grant(self._wake.set)
         try:

@@ -13,6 +13,7 @@ the bounded client (:func:`~venus_ems.devices.http.http_request`, with the consu
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Protocol
 
 import aiohttp
@@ -84,11 +85,13 @@ class MqttSwitch:
             await self.link.subscribe(self.cfg.power_topic, self._on_power)
 
     async def stop(self) -> None:
-        """Unsubscribe."""
+        """Unsubscribe (a handler the link dropped already is fine)."""
         assert self.cfg.state_topic is not None
-        await self.link.unsubscribe(self.cfg.state_topic, self._on_state)
+        with contextlib.suppress(ValueError):
+            await self.link.unsubscribe(self.cfg.state_topic, self._on_state)
         if self.cfg.power_topic is not None:
-            await self.link.unsubscribe(self.cfg.power_topic, self._on_power)
+            with contextlib.suppress(ValueError):
+                await self.link.unsubscribe(self.cfg.power_topic, self._on_power)
 
     async def _on_state(self, msg: MqttMessage) -> None:
         try:

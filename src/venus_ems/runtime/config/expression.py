@@ -1,11 +1,13 @@
 """Safe expressions from the config (``simpleeval``, never ``eval``): checked when loaded.
 
-An :class:`Expression` is one line of arithmetic and comparisons over a fixed set of names
-(``soc``, ``grid_w``...) and a few functions (``min``, ``max``, ``abs``, ``round``). Parsing
-rejects anything else — unknown names, attribute access, lambdas, comprehensions, text longer
-than :data:`MAX_CHARS` — with ValueError, so ``check-config`` reports a bad expression before
-the daemon runs it. Evaluation is bounded: no loops exist in the language, powers and strings
-are capped by simpleeval, and any failure (division by zero, a missing value) raises
+An :class:`Expression` is one line of arithmetic (``+ - * / // % **``), comparisons and
+``and``/``or``/``not``/``if else`` over a fixed set of names (``soc``, ``grid_w``...), number
+constants and a few functions (``min``, ``max``, ``abs``, ``round``). Parsing rejects anything
+else — unknown names, attributes, strings, lambdas, comprehensions, shifts and bit operations,
+constants above 1e15, text longer than :data:`MAX_CHARS` — with ValueError, so
+``check-config`` reports a bad expression before the daemon runs it. Evaluation time is bounded:
+the language has no loops, ``**`` takes a base up to 1e9 and an exponent up to 16, and the text
+is short, so no number can grow large. Any failure (division by zero, a missing value) raises
 ValueError with the reason instead of yielding a number.
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import math
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,7 +26,47 @@ __all__ = ["MAX_CHARS", "Expression", "reservation_expression"]
 MAX_CHARS = 300
 """Longest expression accepted (an es-ESS reservation formula is about 40 characters)."""
 
-_FUNCTIONS: dict[str, Any] = {"min": min, "max": max, "abs": abs, "round": round}
+MAX_BASE = 1e9
+MAX_EXPONENT = 16.0
+"""``a ** b`` only for ``|a| <= MAX_BASE`` and ``|b| <= MAX_EXPONENT``: no huge numbers (time)."""
+
+
+def _power(a: float, b: float) -> float:
+    if abs(a) > MAX_BASE or abs(b) > MAX_EXPONENT:
+        raise ValueError(f"{a:g} ** {b:g} is too large (base <= 1e9, exponent <= 16)")
+    return float(float(a) ** b)
+
+
+def _check_constant(value: object) -> None:
+    if not isinstance(value, int | float | bool):
+        raise ValueError("only numbers are allowed as constants")  # noqa: TRY004
+    if abs(value) > 1e15:
+        raise ValueError(f"the constant {value:g} is too large")
+
+
+def _round(x: float, digits: int = 0) -> float:
+    return float(round(x, max(-20, min(int(digits), 20))))
+
+
+_FUNCTIONS: dict[str, Any] = {"min": min, "max": max, "abs": abs, "round": _round}
+_OPERATORS: dict[type, Any] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: _power,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+    ast.Not: operator.not_,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Gt: operator.gt,
+    ast.Lt: operator.lt,
+    ast.GtE: operator.ge,
+    ast.LtE: operator.le,
+}
 _ALLOWED = (
     ast.Expression,
     ast.BinOp,
@@ -35,10 +78,9 @@ _ALLOWED = (
     ast.Name,
     ast.Load,
     ast.Constant,
-    ast.operator,
-    ast.unaryop,
-    ast.boolop,
-    ast.cmpop,
+    ast.And,
+    ast.Or,
+    *_OPERATORS,
 )
 
 
@@ -72,14 +114,16 @@ class Expression:
             ):
                 known = ", ".join(sorted(names))
                 raise ValueError(f"unknown name {node.id!r} (known: {known})")
-            if isinstance(node, ast.Constant) and not isinstance(node.value, int | float | bool):
-                raise ValueError("only numbers are allowed as constants")  # noqa: TRY004
+            if isinstance(node, ast.Constant):
+                _check_constant(node.value)
         self.text = text.strip()
         self.names = names
         self.used = frozenset(
             n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names
         )
-        self._evaluator = SimpleEval(functions=dict(_FUNCTIONS), names={})
+        self._evaluator = SimpleEval(
+            operators=dict(_OPERATORS), functions=dict(_FUNCTIONS), names={}
+        )
         self._parsed = self._evaluator.parse(self.text)
 
     def evaluate(self, values: Mapping[str, float | None]) -> float:
@@ -94,11 +138,13 @@ class Expression:
             why = str(err)
             why = why if len(why) <= 80 else why[:80] + "..."
             raise ValueError(f"{self.text!r} failed: {type(err).__name__}: {why}") from None
-        if isinstance(result, bool):
-            return float(result)
-        if not isinstance(result, int | float) or not math.isfinite(result):
-            raise ValueError(f"{self.text!r} gave {result!r}, not a finite number")
-        return float(result)
+        try:
+            value = float(result)  # bool, int or float; a huge int overflows
+        except (TypeError, ValueError, OverflowError):
+            value = math.nan
+        if not math.isfinite(value):
+            raise ValueError(f"{self.text!r} gave {str(result)[:40]}, not a finite number")
+        return value
 
     def __repr__(self) -> str:
         """The text."""

@@ -177,8 +177,6 @@ class SurplusConfig(FeatureTable):
         if dupes:
             raise ValueError(f"[[surplus.consumer]] name {dupes[0]!r} is used more than once")
         self.reservation_curve()  # ValueError for a bad curve
-        if self.grant_max_age_s <= self.interval_s:
-            raise ValueError("interval_s is too long")
         return self
 
     @property
