@@ -165,6 +165,7 @@ async def test_bad_cem_messages_get_a_clear_reception_status_and_lose_nothing(bu
         n = len(cem_rm.acks)
         r.cem.send_raw(NAME, "{not json")
         r.cem.send_raw(NAME, "[1, 2]")
+        r.cem.send_raw(NAME, "[" * 30_000 + "]" * 30_000)  # within the size bound, too deep
         r.cem.send_raw(NAME, "[" * 100_000 + "]" * 100_000)  # too long: refused by the endpoint
         bad_id = str(uuid.uuid4())
         r.cem.send_raw(NAME, json.dumps({"message_type": "OMBC.Instruction", "message_id": bad_id}))
@@ -183,10 +184,10 @@ async def test_bad_cem_messages_get_a_clear_reception_status_and_lose_nothing(bu
                 }
             ),
         )
-        await until(lambda: len(cem_rm.acks) >= n + 4)
+        await until(lambda: len(cem_rm.acks) >= n + 5)
         got = cem_rm.acks[n:]
         nil = "00000000-0000-0000-0000-000000000000"
-        assert got[:2] == [(nil, "INVALID_DATA"), (nil, "INVALID_DATA")]
+        assert got[:3] == [(nil, "INVALID_DATA")] * 3
         assert (bad_id, "INVALID_MESSAGE") in got
         assert (unknown, "INVALID_CONTENT") in got
         # the session survived: a valid instruction still works
@@ -305,3 +306,27 @@ async def test_unknown_client_calls_get_a_disconnect_signal(bus_address):
             await until(lambda: ["Disconnect", "stranger", "Not connected"] in signals)
         finally:
             bus.disconnect()
+
+
+async def test_cem_deselecting_ombc_releases_the_heater(bus_address):
+    async with rig(bus_address, surplus_w=1500.0, keep_alive_s=30) as r:
+        await until(lambda: r.heater.level_w == 1000.0)
+        r.cem.interval_s = 60.0
+        r.cem._send_msg(rm_of(r), "SelectControlType", control_type="NOT_CONTROLABLE")
+        await until(lambda: r.heater.released)
+        assert r.heater.released == ["CEM selected NOT_CONTROLABLE"]
+        assert r.heater.level_w == 0.0
+        assert r.service["/S2/0/Active"] == 0
+        assert r.service[RM_PATH] == "CEM: ol"  # still connected, just not controlling
+
+
+async def test_a_failing_device_is_reported_with_the_mode_that_really_runs(bus_address):
+    async with rig(bus_address, surplus_w=0.0) as r:
+        cem_rm = rm_of(r)
+        await until(lambda: cem_rm.load is not None)
+        r.heater.refuse = True
+        r.surplus[0] = 1500.0
+        await until(lambda: cem_rm.received.count("OMBC.Status") >= 3)
+        assert cem_rm.load is not None
+        assert cem_rm.load.mode.power_w == 0.0  # never confirmed: the CEM re-sends, then gives up
+        assert r.heater.applied == []
