@@ -168,3 +168,11 @@ def test_run_publishes_its_status_and_stops_cleanly_on_a_signal(tmp_path, privat
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_demo_shows_the_surplus_distributor():
+    res = run("demo", "--scenario", "surplus-three", "--seconds", "8", timeout=90)
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if re.match(r"\d\d:\d\d:\d\d \| PV", line)]
+    assert "surplus: surplus " in lines[-1]
+    assert "Shelly Plus 1PM switching heater" in res.stdout

@@ -196,3 +196,27 @@ async def test_emulators_measure_and_command_the_physics(bus_address):
         inv = live["inverters"][0]
         assert inv["limit_absolute"] == pytest.approx(100, abs=1)
         assert sim.gx.site.micros[serial].power_w <= 101
+
+
+async def test_switched_loads_sit_behind_their_own_shellys(bus_address):
+    clock = SteppedClock()
+    async with (
+        running_site("surplus-three", address=bus_address, clock=clock) as sim,
+        aiohttp.ClientSession() as http,
+    ):
+        assert set(sim.relays) == {"pool-pump", "heater", "dryer"}
+        assert "Shelly Plus 1PM switching heater" in sim.describe()
+        await clock.advance(2.0)
+        load_before = sum(sim.gx.site.acout_w)
+        url = sim.relays["heater"].url
+        async with http.get(f"{url}/rpc/Switch.Set?id=0&on=true") as r:
+            assert r.status == 200
+        assert sim.gx.site.relays["heater"].on
+        await clock.advance(2.0)
+        async with http.get(f"{url}/rpc/Switch.GetStatus?id=0") as r:
+            status = await r.json()
+        assert status["output"] is True
+        assert status["apower"] == pytest.approx(2000.0)
+        assert sum(sim.gx.site.acout_w) == pytest.approx(load_before + 2000.0, abs=400.0)
+        macs = {e.identity.mac for e in sim.relays.values()}
+        assert len(macs) == 3

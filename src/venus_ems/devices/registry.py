@@ -44,6 +44,7 @@ DRIVERS: Mapping[str, str] = MappingProxyType(
     {
         "blueprint": "venus_ems.devices.blueprint:open_device",
         "heizstab": "venus_ems.devices.heizstab:open_device",
+        "http_switch": "venus_ems.devices.http_switch:open_device",
         "opendtu": "venus_ems.devices.opendtu:open_device",
         "shelly": "venus_ems.devices.shelly:open_device",
         "wattpilot": "venus_ems.devices.wattpilot:open_device",

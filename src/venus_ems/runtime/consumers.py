@@ -25,11 +25,14 @@ class ConsumerSpec:
     ``levels_w``: the powers it can run at, ascending, starting at 0 (stepped consumer, e.g.
     a heater 0, 500 … 3500 W); ``None`` for a continuous one that runs at 0 or anywhere in
     ``[min_w, max_w]`` in ``step_w`` steps (an EV charger: 6 A x phases … 16 A x phases).
+    ``priority_shift``: added to the priority per step granted (es-ESS PriorityShift: lets
+    consumers of near priorities take turns).
     Raises ValueError when inconsistent.
     """
 
     name: str
     priority: int = 50
+    priority_shift: float = 0.0
     levels_w: tuple[float, ...] | None = None
     min_w: float = 0.0
     max_w: float = 0.0
@@ -50,7 +53,7 @@ class ConsumerSpec:
                 raise ValueError(f"{self.name}: levels_w must be finite")
         elif not (0.0 <= self.min_w <= self.max_w and math.isfinite(self.max_w)):
             raise ValueError(f"{self.name}: need 0 <= min_w <= max_w")
-        if self.step_w < 0 or self.min_on_s < 0 or self.min_off_s < 0:
+        if self.step_w < 0 or self.min_on_s < 0 or self.min_off_s < 0 or self.priority_shift < 0:
             raise ValueError(f"{self.name}: step and times must be >= 0")
 
     @property

@@ -3,13 +3,15 @@
 The daemon runs with ``demo.toml`` (in this package), filled in with the emulators' addresses;
 the ``micro-inverters`` scenario uses ``demo_micro.toml`` instead (zero feed-in with the
 battery-fed micro-inverters behind the emulated OpenDTU; ESS control off, the Multi passes the
-grid through). Features this venus-ems does not have yet are left out with a note. One status
-line per second shows what the GX and venus-ems see.
+grid through), ``surplus-three`` ``demo_surplus.toml`` (the surplus distributor and three
+loads behind emulated Shellys). Features this venus-ems does not have yet are left out with a
+note. One status line per second shows what the GX and venus-ems see.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from importlib.resources import files
 
 import anyio
@@ -25,14 +27,23 @@ from .run import running_site, time_of_day
 
 __all__ = ["DEMO_CONFIGS", "demo_config", "run_demo"]
 
-DEMO_CONFIGS = {"micro-inverters": "demo_micro.toml"}
+DEMO_CONFIGS = {"micro-inverters": "demo_micro.toml", "surplus-three": "demo_surplus.toml"}
 """Scenario -> the demo configuration it runs with (default ``demo.toml``)."""
 
 
 def demo_config(
-    shelly_host: str, opendtu_host: str = "", state_dir: str = "", *, scenario: str = ""
+    shelly_host: str,
+    opendtu_host: str = "",
+    state_dir: str = "",
+    *,
+    scenario: str = "",
+    relay_hosts: Mapping[str, str] | None = None,
 ) -> tuple[Config, list[str]]:
-    """The demo's config (features this build lacks removed) and notes about what was removed."""
+    """The demo's config (features this build lacks removed) and notes about what was removed.
+
+    ``relay_hosts`` fills ``{relay:<name>}`` with the address of the Shelly in front of each
+    switched load.
+    """
     name = DEMO_CONFIGS.get(scenario, "demo.toml")
     template = files("venus_ems.sim").joinpath(name).read_text()
     text = (
@@ -40,6 +51,8 @@ def demo_config(
         .replace("{opendtu_host}", opendtu_host)
         .replace("{state_dir}", state_dir)
     )
+    for relay, host in (relay_hosts or {}).items():
+        text = text.replace(f"{{relay:{relay}}}", host)
     config, _ = parse_config(text, source="demo.toml")
     missing = {name.partition(".")[0] for name in config.enabled_features()} - set(REGISTRY)
     notes = [f"[{t}] left out: not available in this build yet" for t in sorted(missing)]
@@ -76,6 +89,7 @@ async def run_demo(
             f"127.0.0.1:{sim.opendtu.port}" if sim.opendtu else "",
             state_dir,
             scenario=scenario,
+            relay_hosts={n: f"127.0.0.1:{e.port}" for n, e in sim.relays.items()},
         )
         print(sim.describe())
         for note in notes:

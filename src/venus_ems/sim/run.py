@@ -15,19 +15,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import anyio
 
 from ..clock import Clock
 from .control import FaultControl, FaultTarget
-from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, pro_3em
+from .devices import OpenDtuEmulator, ShellyGen2Emulator, em_gen3, plus_1pm, pro_3em
 from .devices.heizstab import HeizstabEmulator
 from .devices.wattpilot import WattpilotEmulator
 from .scenarios import Scenario, with_modbus_heater
 from .venus.gx import SimulatedGx
-from .wiring import SiteGridMeter, SiteHeaterPlant, SiteInverterBank, SiteWallbox
+from .wiring import SiteGridMeter, SiteHeaterPlant, SiteInverterBank, SiteRelay, SiteWallbox
 
 __all__ = ["SimHandles", "parse_time_of_day", "running_site", "time_of_day"]
 
@@ -43,6 +43,7 @@ class SimHandles:
     control: FaultControl
     heater: HeizstabEmulator | None = None
     wattpilot: WattpilotEmulator | None = None
+    relays: dict[str, ShellyGen2Emulator] = field(default_factory=dict)
 
     def describe(self) -> str:
         """How to connect, for humans."""
@@ -61,6 +62,8 @@ class SimHandles:
         if self.wattpilot is not None:
             wp = self.wattpilot
             lines.append(f"Fronius Wattpilot (EV charger):   {wp.url} (password {wp.password})")
+        for name, relay in self.relays.items():
+            lines.append(f"Shelly Plus 1PM switching {name}: {relay.url}")
         lines.append(
             f"Fault control: {self.control.url}/faults, e.g. "
             f"venus-ems sim-fault --control {self.control.url} shelly chunked_flood"
@@ -155,5 +158,13 @@ async def running_site(
                 )
             )
             devices["wattpilot"] = wattpilot
+        relays: dict[str, ShellyGen2Emulator] = {}
+        for i, name in enumerate(gx.site.relays):  # each switched load behind a Shelly
+            relays[name] = await stack.enter_async_context(
+                plus_1pm(
+                    SiteRelay(gx.site, name), clock=clock, name=f"sim-{name}", mac=f"C0FFEE{i:06X}"
+                )
+            )
+            devices[f"relay-{name}"] = relays[name]
         control = await stack.enter_async_context(FaultControl(devices, port=control_port))
-        yield SimHandles(gx, address, shelly, dtu, control, rod, wattpilot)
+        yield SimHandles(gx, address, shelly, dtu, control, rod, wattpilot, relays)

@@ -10,6 +10,8 @@ of each inverter. ``SiteHeaterPlant`` is the Heizstab emulator's
 rod (an AC-out load in the energy balance) and its sensor reads the tank.
 ``SiteWallbox`` is a :class:`~venus_ems.sim.devices.wallbox.Wallbox`
 over the site's EV charger, for the Wattpilot emulator: commands go into the physics.
+``SiteRelay`` is a :class:`~venus_ems.sim.devices.SwitchSource` over one of the site's relay
+loads, for a Shelly emulator: switching it changes the site's energy balance.
 """
 
 from __future__ import annotations
@@ -20,12 +22,12 @@ from dataclasses import replace
 
 from ..errors import ConfigError
 from .devices.inverters import AcValues, CommandStatus, DcValues, InverterStatus
-from .devices.sources import PhaseReading
+from .devices.sources import PhaseReading, SwitchReading
 from .devices.wallbox import WallboxState, charger_state
 from .physics import MicroInverterState, Site
 from .physics.ev import EvCharger
 
-__all__ = ["SiteGridMeter", "SiteHeaterPlant", "SiteInverterBank", "SiteWallbox"]
+__all__ = ["SiteGridMeter", "SiteHeaterPlant", "SiteInverterBank", "SiteRelay", "SiteWallbox"]
 
 
 class SiteGridMeter:
@@ -159,6 +161,34 @@ class SiteHeaterPlant:
     def set_elements(self, on: Sequence[bool]) -> None:
         """The SSRs switch the rod's stages."""
         self.tank.set_elements(on)
+
+
+class SiteRelay:
+    """A relay load of the site (``SiteParams.relays``) as the Shelly in front of it sees it."""
+
+    def __init__(self, site: Site, name: str) -> None:
+        """ValueError when the site has no relay ``name``."""
+        if name not in site.relays:
+            raise ValueError(f"this site has no relay named {name!r}")
+        self.site = site
+        self.relay = site.relays[name]
+        self.name = name
+
+    def read(self) -> SwitchReading:
+        """On/off and the power it draws now (W, what the physics last stepped)."""
+        r = self.relay
+        on = r.on
+        power = r.params.power_w if on else 0.0
+        return SwitchReading(
+            output=on,
+            power_w=power,
+            current_a=power / 230.0,
+            energy_wh=r.energy_kwh * 1000.0,
+        )
+
+    def set_output(self, on: bool) -> None:
+        """Switch the load (from the next physics step)."""
+        self.site.set_relay(self.name, on)
 
 
 class SiteWallbox:

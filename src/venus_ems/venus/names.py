@@ -7,6 +7,7 @@ A *class* is ``com.victronenergy.<type>``; a service of a class adds a suffix
 from __future__ import annotations
 
 __all__ = [
+    "ACLOAD",
     "BATTERY",
     "DCLOAD",
     "DCSYSTEM",
@@ -52,6 +53,8 @@ DCSYSTEM = "com.victronenergy.dcsystem"
 """DC systems: summed by systemcalc into ``/Dc/System/*`` and counted by DVCC."""
 DCLOAD = "com.victronenergy.dcload"
 """DC loads: shown by the GUI and VRM, not counted by systemcalc or DVCC."""
+ACLOAD = "com.victronenergy.acload"
+"""AC loads (metered consumers): systemcalc only notes that they exist (``/Ac/HasAcLoads``)."""
 VENUSEMS = "com.victronenergy.venusems"
 """venus-ems's own status service (features, outputs, messages)."""
 OPPORTUNITY_LOADS = "com.victronenergy.opportunityloads"

@@ -21,6 +21,7 @@ from .migrate import MIGRATIONS, Migration, migrate
 from .model import SCHEMA_VERSION, Config
 from .report import InvalidConfigError, Problem
 from .secrets import MASK, Secret, known_secrets
+from .surplus import SurplusConfig, SurplusConsumerConfig
 from .web import WebConfig
 
 __all__ = [
@@ -50,6 +51,8 @@ __all__ = [
     "PvMeterConfig",
     "Secret",
     "SettingsGuardConfig",
+    "SurplusConfig",
+    "SurplusConsumerConfig",
     "TemperatureConfig",
     "TimeToGoConfig",
     "WebConfig",

@@ -17,6 +17,7 @@ from .guard import SettingsGuardConfig
 from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .micro import MicroInverterControlConfig
 from .secrets import Secret
+from .surplus import SurplusConfig
 from .web import WebConfig
 
 __all__ = ["SCHEMA_VERSION", "Config"]
@@ -40,6 +41,7 @@ class Config(StrictModel):
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
     micro_inverter_control: MicroInverterControlConfig = MicroInverterControlConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
+    surplus: SurplusConfig = SurplusConfig()
     web: WebConfig = WebConfig()
 
     @classmethod
@@ -87,6 +89,10 @@ class Config(StrictModel):
         needs_mqtt = [f"temperature.{t.name}" for t in self.temperature if t.enabled]
         if self.mqtt_exporter.enabled:
             needs_mqtt.append("mqtt_exporter")
+        if self.surplus.enabled:
+            needs_mqtt.extend(
+                f"surplus.consumer.{c.name}" for c in self.surplus.consumer if c.driver == "mqtt"
+            )
         if needs_mqtt and not self.mqtt.enabled:
             raise ValueError(
                 f"{', '.join(needs_mqtt)} enabled but [mqtt] enabled = false "

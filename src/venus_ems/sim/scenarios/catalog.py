@@ -233,6 +233,26 @@ _SCENARIOS = {
             sources=(_UCI, _SERF),
         ),
         Scenario(
+            name="surplus-three",
+            description=(
+                "Clear July day, 3-phase ESS with DC PV and three switched loads behind Shellys "
+                "for the surplus distributor: pool pump 750 W, heater 2000 W, dryer 1200 W"
+            ),
+            load_file="load_uci_2007-06-25.csv",
+            pv_file="pv_serf_east_2016-07-07.csv",
+            site=SiteParams(
+                battery=BatteryParams(capacity_ah=400.0, initial_soc=10.0),
+                multi=_THREE_PHASE,
+                relays=(
+                    RelayParams("pool-pump", 750.0, phase=1),
+                    RelayParams("heater", 2000.0, phase=2),
+                    RelayParams("dryer", 1200.0, phase=3),
+                ),
+                seed=4,
+            ),
+            sources=(_UCI, _SERF),
+        ),
+        Scenario(
             name="cloudy-transients",
             description="March day with a broken-cloud afternoon, DC PV plus AC PV on AC-in",
             load_file="load_uci_2009-03-18.csv",
