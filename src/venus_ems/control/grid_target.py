@@ -39,7 +39,7 @@ the core reaches the target in one step, which is what an oracle bound needs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .actuation import Goal, actuate, missing_essentials, safe_decision, used_times
@@ -209,18 +209,24 @@ def _grid_window(view: View, band: GridBand, g: float) -> Interval | None:
     )
 
 
-def _in_band(target: GridTargetSettings, band: GridBand, g: float) -> Reason | None:
-    if abs(band.aim_w - g) <= target.dead_band_w and band.floor_w <= g <= band.ceil_w:
+def _in_band(nb: NoiseBand, band: GridBand, g: float) -> Reason | None:
+    slack = nb.slack_w
+    if abs(band.aim_w - g) <= nb.band_w and band.floor_w - slack <= g <= band.ceil_w + slack:
         return Reason(
             ReasonCode.IN_BAND,
-            f"grid {fmt_w(g)} within {fmt_w(band.aim_w)} ± {fmt_w(target.dead_band_w)}",
+            f"grid {fmt_w(g)} within {fmt_w(band.aim_w)} ± {fmt_w(nb.band_w)}",
             g,
         )
     return None
 
 
 def _mode3_goal(
-    view: View, target: GridTargetSettings, gate: Gate, state: ActuationState, band: GridBand
+    view: View,
+    nb: NoiseBand,
+    gate: Gate,
+    state: ActuationState,
+    band: GridBand,
+    max_increase_w: float | None,
 ) -> Goal:
     """We close the loop: integral action on the command, fast export, capped discharge rise."""
     grid = view.grid
@@ -230,7 +236,7 @@ def _mode3_goal(
     window = _grid_window(view, band, g)
     preferred = _preferred_split(view, band.aim_w)
     error = band.aim_w - g
-    in_band = _in_band(target, band, g)
+    in_band = _in_band(nb, band, g)
     seen = _Seen(error, grid.measured_at, in_band is not None) if gate.new else _Seen()
     if not gate.open:
         predicted = g + state.unseen_rise_w
@@ -238,7 +244,7 @@ def _mode3_goal(
             s.fast_export
             and gate.new
             and u_last is not None
-            and predicted < band.aim_w - target.dead_band_w
+            and predicted < band.aim_w - nb.band_w - s.noise_sigmas * nb.noise_w
         ):
             return seen.goal(None, notes)
         notes.append(
@@ -252,6 +258,14 @@ def _mode3_goal(
         return seen.goal(u, notes, grid.measured_at, preferred, window, urgent=True)
     if in_band is not None:
         return seen.goal(None, [*notes, in_band])
+    noise_w = nb.noise_w
+    if noise_w > 0 and abs(error) <= nb.band_w + s.noise_sigmas * noise_w:
+        since = state.off_band_after(error, grid.measured_at, False)
+        if since is None or grid.measured_at - since < s.noise_confirm_s:
+            text = (
+                f"grid {fmt_w(g)} within the Multi's low-power error ±{fmt_w(noise_w)}: confirming"
+            )
+            return seen.goal(None, [*notes, Reason(ReasonCode.TRACKING, text, g)])
     base = u_last
     if base is None or (fb is not None and abs(fb - base) > s.tracking_tolerance_w):
         if base is not None and fb is not None:
@@ -267,8 +281,8 @@ def _mode3_goal(
         return seen.goal(None, notes)
     u = base + error
     notes.append(Reason(ReasonCode.REGULATING, f"grid {fmt_w(g)}, target {fmt_w(band.aim_w)}", g))
-    if u_last is not None and target.max_increase_w is not None:
-        allowed = max(target.max_increase_w, g - band.ceil_w)
+    if u_last is not None and max_increase_w is not None:
+        allowed = max(max_increase_w, g - band.ceil_w)
         if u < u_last - allowed:
             u = u_last - allowed
             notes.append(
@@ -280,7 +294,7 @@ def _mode3_goal(
 
 
 def _override_goal(
-    view: View, target: GridTargetSettings, gate: Gate, state: ActuationState, band: GridBand
+    view: View, nb: NoiseBand, gate: Gate, state: ActuationState, band: GridBand
 ) -> Goal:
     """hub4control closes the loop on our setpoint; we only aim it and trim a steady offset.
 
@@ -295,7 +309,7 @@ def _override_goal(
     notes: list[Reason] = [] if band.aim_reason is None else [band.aim_reason]
     window = Interval(band.floor_w, band.ceil_w, band.floor_reason, band.ceil_reason)
     error = band.aim_w - g
-    in_band = _in_band(target, band, g)
+    in_band = _in_band(nb, band, g)
     seen = _Seen(error, grid.measured_at, in_band is not None) if gate.new else _Seen()
     if not gate.open:
         return seen.goal(None, notes)
@@ -318,7 +332,7 @@ def _override_goal(
         since is not None
         and grid.measured_at - since >= s.effect_delay_s
         and state.last_error_w is not None
-        and abs(error - state.last_error_w) <= target.dead_band_w
+        and abs(error - state.last_error_w) <= nb.band_w
     )
     if not steady:
         notes.append(Reason(ReasonCode.TRACKING, f"grid {fmt_w(g)} off target: confirming", g))
@@ -367,12 +381,65 @@ class _Seen:
         )
 
 
+def multi_noise_w(view: View, shift_w: float = 0.0) -> float:
+    """1-sigma error (W) of the grid reading: meter noise and the Multi's low-power error.
+
+    The Multi's error is taken at its conversion moved by ``shift_w`` W. Per phase the conversion is the command in force minus AC-out in mode 3 (what the Multi
+    is told), else the measured AC-in minus AC-out, plus an even share of ``shift_w``; the
+    phases err independently.
+    """
+    s, m = view.settings, view.multi
+    meter = s.meter_noise_w**2 * s.phases
+    conv: list[float] | None = None
+    u = view.u_last
+    if m is not None and m.ac_out_w is not None:
+        if s.method is EssMethod.MODE3 and u is not None and len(u) == len(m.ac_out_w):
+            conv = [a - b for a, b in zip(u, m.ac_out_w, strict=True)]
+        elif m.ac_in_w is not None:
+            conv = [a - b for a, b in zip(m.ac_in_w, m.ac_out_w, strict=True)]
+    if conv is None or s.low_power_error_w <= 0:
+        return math.sqrt(meter)
+    e0, scale, share = s.low_power_error_w, s.low_power_scale_w, shift_w / len(conv)
+    return math.sqrt(meter + sum((e0 * math.exp(-abs(c + share) / scale)) ** 2 for c in conv))
+
+
+@dataclass(frozen=True, slots=True)
+class NoiseBand:
+    """The dead band after the Multi's low-power error (W): half-width, reach past the limits."""
+
+    band_w: float
+    slack_w: float = 0.0
+    noise_w: float = 0.0
+
+
+def noise_band(
+    view: View, target: GridTargetSettings, grid_w: float
+) -> tuple[GridTargetSettings, NoiseBand]:
+    """``target`` with the aim moved off its limits by the Multi's low-power error; the band.
+
+    The error is taken where the Multi will work once the grid is at the configured aim (not
+    where it is now: at 0 W its error is largest, and a band sized there would keep it there).
+    The aim keeps ``noise_aim_sigmas`` errors from a limit; the dead band is
+    ``noise_sigmas`` errors wide on each side and may reach past the limit by the difference
+    (noise the Multi makes there cannot be corrected, only chased).
+    """
+    s = view.settings
+    aim = target_band(target, view.max_feed_in_w).aim_w
+    noise = multi_noise_w(view, aim - grid_w)
+    db = target.dead_band_w
+    margin, band = max(db, s.noise_aim_sigmas * noise), max(db, s.noise_sigmas * noise)
+    moved = target if margin <= db else replace(target, dead_band_w=margin)
+    return moved, NoiseBand(band, max(band - margin, 0.0), noise)
+
+
 def grid_goal(view: View, target: GridTargetSettings, gate: Gate, state: ActuationState) -> Goal:
     """The ``u`` the grid target wants now (``Goal(None)`` = hold); needs a fresh grid reading."""
+    assert view.grid is not None
+    target, nb = noise_band(view, target, view.grid.total_w)
     band = target_band(target, view.max_feed_in_w)
     if view.settings.method is EssMethod.MODE3:
-        return _mode3_goal(view, target, gate, state, band)
-    return _override_goal(view, target, gate, state, band)
+        return _mode3_goal(view, nb, gate, state, band, target.max_increase_w)
+    return _override_goal(view, nb, gate, state, band)
 
 
 def needs(settings: ActuatorSettings) -> tuple[str, ...]:

@@ -118,6 +118,8 @@ def ess_settings(
             release_when_safe=config.safe_setpoint_w is None,
             soc_hysteresis_pct=hyst,
             per_phase_balancing=config.per_phase,
+            low_power_error_w=config.multi_error_w,
+            meter_noise_w=config.meter_noise_w,
         ),
         grid_target=GridTargetSettings(
             kind=kind,
