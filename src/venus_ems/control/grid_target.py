@@ -384,9 +384,10 @@ class _Seen:
 def multi_noise_w(view: View, shift_w: float = 0.0) -> float:
     """1-sigma error (W) of the grid reading: meter noise and the Multi's low-power error.
 
-    The Multi's error is taken at its conversion moved by ``shift_w`` W. Per phase the conversion is the command in force minus AC-out in mode 3 (what the Multi
-    is told), else the measured AC-in minus AC-out, plus an even share of ``shift_w``; the
-    phases err independently.
+    The Multi's error is taken at its conversion moved by ``shift_w`` W. Per phase the
+    conversion is the command in force minus AC-out in mode 3 (what the Multi is told), else
+    the measured AC-in minus AC-out, plus an even share of ``shift_w``; the phases err
+    independently.
     """
     s, m = view.settings, view.multi
     meter = s.meter_noise_w**2 * s.phases

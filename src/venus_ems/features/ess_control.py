@@ -23,6 +23,11 @@ back to passthrough are reported.
 Runtime tunables (localsettings ``/Settings/VenusEms/EssControl/*``, MQTT
 ``<prefix>/ess_control/set/<name>``): ``mode``, ``grid_target``, ``target_w``, ``export_cap_w``,
 ``import_cap_w``, ``soc_target_pct``, ``inverter_power_w``, ``battery_current_a``.
+
+With ``curtail_pv`` (default on) and the grid-target mode, AC-coupled PV inverters
+(``com.victronenergy.pvinverter`` with ``/Ac/PowerLimit``) are limited when the battery and
+the Multi cannot absorb their export (:mod:`.ess_pv`), in both methods; the limit is
+released as soon as they can, and on stop, crash or stale readings (safe state).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from ..venus import Subscription
 from ..venus.names import SYSTEM, VEBUS
 from .claims import CommandHolder
 from .ess_inputs import InputTracker, ess_guard, phase_count
+from .ess_pv import PvCurtailment
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 
 if TYPE_CHECKING:
@@ -158,6 +164,7 @@ class EssControl:
         self._notes: dict[str, str] = {}
         self._reaim = False
         self._shift_w = 0.0
+        self.pv = PvCurtailment(self.name, config.pv_limit_refresh_s, 2.0 * config.stale_input_s)
 
     def _validate(self, values: dict[str, TunableValue]) -> EssSettings:
         return ess_settings(self.config, values, self.phases)
@@ -171,6 +178,7 @@ class EssControl:
         self.state = EssState()
         self.holder.reset()
         self.watch = mode3_watch.PassthroughState()
+        self.pv.release()
 
     # ----------------------------------------------------------------- output
 
@@ -241,6 +249,12 @@ class EssControl:
         self.holder.apply(act, decision.commands)
         self._note(ctx, "safe", safe_note(decision.reasons))
         reasons = [*tracker.rejected, *shift_reasons, *(r.text for r in decision.reasons)]
+        if self.config.curtail_pv and settings.mode is EssMode.GRID_TARGET:
+            limited = self.pv.step(ctx, inputs, settings, now)
+            if limited is not None:
+                reasons.append(limited)
+        else:
+            self.pv.release()
         if self.method is EssMethod.MODE3:
             reasons.extend(self._mode3_health(ctx, act, inputs.multi, now))
         ctx.report(self._describe(), reasons)
