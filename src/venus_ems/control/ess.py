@@ -69,6 +69,7 @@ class ActuatorSettings:
     soc_hysteresis_pct: float = 2.0
     fast_export: bool = True
     per_phase_balancing: bool = True
+    feed_forward_w: float = 50.0
     low_power_error_w: float = 0.0
     low_power_scale_w: float = 150.0
     noise_sigmas: float = 3.0
@@ -97,6 +98,7 @@ class ActuatorSettings:
             "noise_aim_sigmas",
             "noise_confirm_s",
             "meter_noise_w",
+            "feed_forward_w",
         )
         for name in (*positive, *non_negative):
             value = getattr(self, name)
@@ -145,6 +147,7 @@ class ActuationState:
     last_error_w: float | None = None
     off_band_since: float | None = None
     released: bool = False
+    producers_w: float | None = None
 
     @property
     def command_total_w(self) -> float | None:
@@ -176,6 +179,7 @@ class View:
     limits: BatteryLimits
     safety: Interval | None
     notes: tuple[Reason, ...] = field(default=())
+    producers_w: float | None = None
 
     @property
     def u_last_total(self) -> float | None:
@@ -266,6 +270,7 @@ def make_view(
         limits,
         safety,
         tuple(notes),
+        inputs.acin_producers_w,
     )
 
 

@@ -228,6 +228,37 @@ def _mode3_goal(
     band: GridBand,
     max_increase_w: float | None,
 ) -> Goal:
+    """Feed-forward of AC-in producers' changes, else the feedback loop (:func:`_mode3_feedback`).
+
+    A change of at least ``feed_forward_w`` since the command in force moves ``u`` by the same
+    watts at once (more AC PV on AC-in: the Multi takes that much more from its AC-in). Every
+    feedback command re-bases the producers' baseline: the grid reading already shows them.
+    """
+    now_p, before = view.producers_w, state.producers_w
+    u_last = view.u_last_total
+    s = view.settings
+    if now_p is not None and before is not None and u_last is not None:
+        delta = now_p - before
+        if abs(delta) >= s.feed_forward_w > 0:
+            why = Reason(
+                ReasonCode.REGULATING,
+                f"AC-in producers {delta:+.0f} W: fed forward before the grid shows it",
+                delta,
+            )
+            return Goal(u_last + delta, (why,), None, None, None, True, producers_w=now_p)
+    goal = _mode3_feedback(view, nb, gate, state, band, max_increase_w)
+    kept = now_p if goal.u_w is not None or before is None or now_p is None else before
+    return replace(goal, producers_w=kept)
+
+
+def _mode3_feedback(
+    view: View,
+    nb: NoiseBand,
+    gate: Gate,
+    state: ActuationState,
+    band: GridBand,
+    max_increase_w: float | None,
+) -> Goal:
     """We close the loop: integral action on the command, fast export, capped discharge rise."""
     grid = view.grid
     assert grid is not None

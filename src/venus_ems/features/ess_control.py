@@ -65,7 +65,7 @@ from ..venus import Subscription
 from ..venus.names import SYSTEM, VEBUS
 from .claims import CommandHolder
 from .ess_inputs import InputTracker, ess_guard, phase_count
-from .ess_pv import PvCurtailment
+from .ess_pv import PvCurtailment, acin_pv_w
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 
 if TYPE_CHECKING:
@@ -234,6 +234,8 @@ class EssControl:
             ctx.report("holding off", [guard.hold])
             return
         inputs = tracker.inputs(ctx.monitor, self.phases, self.method)
+        if self.pv.state.limit_w is None:  # AC-in PV we do not limit: fed forward (mode 3)
+            inputs = replace(inputs, acin_producers_w=acin_pv_w(ctx.monitor))
         settings, shift_reasons = self._shifted(ctx, now)
         if self._reaim:  # a new target from the user: aim at it now, not by trims
             self._reaim = False

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
     from ..venus.monitor import Monitor
 
-__all__ = ["PvCurtailment", "limitable_inverters"]
+__all__ = ["PvCurtailment", "acin_pv_w", "limitable_inverters"]
 
 OURS = f"{PVINVERTER}.venusems_"
 EFFECT_S = 3.0
@@ -40,6 +40,19 @@ def limitable_inverters(monitor: Monitor) -> dict[str, float]:
             continue
         out[st.name] = top
     return out
+
+
+def acin_pv_w(monitor: Monitor) -> float | None:
+    """AC PV on AC-in (``/Position`` 0) now, W, not our own inverters; None if none or unknown."""
+    total, seen = 0.0, False
+    for st in monitor.services(PVINVERTER):
+        if st.name.startswith(OURS) or monitor.get_int(st.name, "/Position") != 0:
+            continue
+        power = monitor.get_float(st.name, "/Ac/Power")
+        if power is None:
+            return None
+        total, seen = total + max(power, 0.0), True
+    return total if seen else None
 
 
 class PvCurtailment:

@@ -8,7 +8,7 @@ benchmark's references (naive baseline, oracle) are in ``bench/control_refs.py``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ...control import (
     BatterySample,
@@ -29,7 +29,7 @@ from ...control import (
     pv_curtail,
 )
 from ...control.grid_target import target_band
-from ..physics import Site
+from ..physics import AC_IN, Site
 from .harness import Delayed
 
 __all__ = [
@@ -185,6 +185,9 @@ class CoreController:
     def __call__(self, site: Site, t: float) -> list[Delayed]:
         """Decide on the GX's readings at ``t``."""
         inputs = site_inputs(site, t)
+        inv = site.pv_inverter
+        if inv is not None and inv.params.position == AC_IN and self._pv_limit is None:
+            inputs = replace(inputs, acin_producers_w=inv.power_w)  # pvinverter /Ac/Power
         d = modes.decide(inputs, self.state, self.settings, t)
         self.state = d.next_state
         out = self.sender.send(d.commands, t)
