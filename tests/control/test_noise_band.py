@@ -17,7 +17,8 @@ from venus_ems.control import (
     GridTargetSettings,
 )
 from venus_ems.control.ess import make_view
-from venus_ems.control.grid_target import decide, multi_noise_w, noise_band
+from venus_ems.control.grid_target import decide
+from venus_ems.control.noise import multi_noise_w, noise_band
 
 NOISY = ActuatorSettings(
     method=EssMethod.MODE3,
@@ -45,8 +46,8 @@ def test_error_is_large_only_at_low_power(conv_w, lo, hi):
 
 
 def test_aim_rises_only_where_the_error_is_large():
-    low, nb_low = noise_band(view_at(-60.0), GridTargetSettings(), 25.0)
-    high, nb_high = noise_band(view_at(-2000.0), GridTargetSettings(), 25.0)
+    low, nb_low = noise_band(view_at(-60.0), GridTargetSettings(), 25.0, 25.0)
+    high, nb_high = noise_band(view_at(-2000.0), GridTargetSettings(), 25.0, 25.0)
     assert high.dead_band_w == 25.0  # configured band at high power
     assert nb_high.band_w == 25.0
     assert low.dead_band_w > 25.0  # the aim keeps one error off zero export

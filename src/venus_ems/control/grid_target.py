@@ -28,6 +28,11 @@ Mode 3 (we close the loop on the Multi's AC-input setpoints):
    the measurement instead — this is the anti-windup.
 5. Limits via :func:`~venus_ems.control.actuation.actuate`: battery, Multi, then grid.
 
+The dead band and the aim follow the Multi's low-power error (:func:`noise_band`, D??): at
+least ``noise_sigmas`` errors wide, the aim ``noise_aim_sigmas`` errors off its limit, and an
+error the noise could explain is acted on after ``noise_confirm_s`` only. In mode 3 a change
+of known AC-in producers is fed forward at once (``EssInputs.acin_producers_w``).
+
 hub4 override (hub4control closes the fast loop on our grid setpoint): the core writes the
 aim, leaves hub4control alone while it settles or is saturated, and trims a steady offset
 (confirmed over the dead time, at most ``tracking_tolerance_w``).
@@ -47,6 +52,7 @@ from .commands import Decision, check_finite
 from .ess import ActuationState, ActuatorSettings, EssMethod, Gate, View, make_gate, make_view
 from .inputs import EssInputs
 from .limits import Interval
+from .noise import NoiseBand, noise_band
 from .reasons import Reason, ReasonCode, at_bound, fmt_w
 
 __all__ = [
@@ -412,62 +418,11 @@ class _Seen:
         )
 
 
-def multi_noise_w(view: View, shift_w: float = 0.0) -> float:
-    """1-sigma error (W) of the grid reading: meter noise and the Multi's low-power error.
-
-    The Multi's error is taken at its conversion moved by ``shift_w`` W. Per phase the
-    conversion is the command in force minus AC-out in mode 3 (what the Multi is told), else
-    the measured AC-in minus AC-out, plus an even share of ``shift_w``; the phases err
-    independently.
-    """
-    s, m = view.settings, view.multi
-    meter = s.meter_noise_w**2 * s.phases
-    conv: list[float] | None = None
-    u = view.u_last
-    if m is not None and m.ac_out_w is not None:
-        if s.method is EssMethod.MODE3 and u is not None and len(u) == len(m.ac_out_w):
-            conv = [a - b for a, b in zip(u, m.ac_out_w, strict=True)]
-        elif m.ac_in_w is not None:
-            conv = [a - b for a, b in zip(m.ac_in_w, m.ac_out_w, strict=True)]
-    if conv is None or s.low_power_error_w <= 0:
-        return math.sqrt(meter)
-    e0, scale, share = s.low_power_error_w, s.low_power_scale_w, shift_w / len(conv)
-    return math.sqrt(meter + sum((e0 * math.exp(-abs(c + share) / scale)) ** 2 for c in conv))
-
-
-@dataclass(frozen=True, slots=True)
-class NoiseBand:
-    """The dead band after the Multi's low-power error (W): half-width, reach past the limits."""
-
-    band_w: float
-    slack_w: float = 0.0
-    noise_w: float = 0.0
-
-
-def noise_band(
-    view: View, target: GridTargetSettings, grid_w: float
-) -> tuple[GridTargetSettings, NoiseBand]:
-    """``target`` with the aim moved off its limits by the Multi's low-power error; the band.
-
-    The error is taken where the Multi will work once the grid is at the configured aim (not
-    where it is now: at 0 W its error is largest, and a band sized there would keep it there).
-    The aim keeps ``noise_aim_sigmas`` errors from a limit; the dead band is
-    ``noise_sigmas`` errors wide on each side and may reach past the limit by the difference
-    (noise the Multi makes there cannot be corrected, only chased).
-    """
-    s = view.settings
-    aim = target_band(target, view.max_feed_in_w).aim_w
-    noise = multi_noise_w(view, aim - grid_w)
-    db = target.dead_band_w
-    margin, band = max(db, s.noise_aim_sigmas * noise), max(db, s.noise_sigmas * noise)
-    moved = target if margin <= db else replace(target, dead_band_w=margin)
-    return moved, NoiseBand(band, max(band - margin, 0.0), noise)
-
-
 def grid_goal(view: View, target: GridTargetSettings, gate: Gate, state: ActuationState) -> Goal:
     """The ``u`` the grid target wants now (``Goal(None)`` = hold); needs a fresh grid reading."""
     assert view.grid is not None
-    target, nb = noise_band(view, target, view.grid.total_w)
+    aim = target_band(target, view.max_feed_in_w).aim_w
+    target, nb = noise_band(view, target, view.grid.total_w, aim)
     band = target_band(target, view.max_feed_in_w)
     if view.settings.method is EssMethod.MODE3:
         return _mode3_goal(view, nb, gate, state, band, target.max_increase_w)
