@@ -31,10 +31,15 @@ CONSTANT_LOADS_W = (50.0, 75.0, 100.0, 150.0, 200.0, 300.0, 500.0, 1000.0, 2000.
 Controller = CoreController | StockEss | SeedB | LookAheadBound
 
 
-def core_settings(method: EssMethod, phases: int, target_w: float = 0.0):
-    """Exactly what the ess_control feature runs with its default configuration."""
+def core_settings(method: EssMethod, phases: int, target_w: float = 0.0, kind: str = "zero_export"):
+    """What the ess_control feature runs with its default configuration, aimed at ``target_w``."""
     config = FEATURE.model_copy(
-        update={"method": method.value, "allow_mode3": True, "target_w": target_w}
+        update={
+            "method": method.value,
+            "allow_mode3": True,
+            "target_w": target_w,
+            "grid_target": kind,
+        }
     )
     return ess_settings(config, {t.name: t.default for t in tunables_for(config)}, phases)
 
@@ -46,10 +51,18 @@ def make(
     dead_time_s: float,
     phases: int,
     series: ScenarioSeries | None = None,
+    *,
+    fixed: bool = False,
 ) -> Controller:
-    """A controller by kind: ours | stock | stock0 | seedb | bound."""
+    """A controller by kind: ours | stock | stock0 | seedb | bound.
+
+    Ours aims with zero export (which never aims below its 25 W dead band) unless ``fixed``:
+    then the fixed target ``aim_w`` (how the sweep reaches aims below 25 W).
+    """
     if kind == "ours":
-        return CoreController("ours", core_settings(method, phases, aim_w), dead_time_s)
+        grid_kind = "fixed" if fixed else "zero_export"
+        settings = core_settings(method, phases, aim_w, grid_kind)
+        return CoreController("ours", settings, dead_time_s)
     if kind in ("stock", "stock0"):
         return StockEss(kind, aim_w, limited=kind == "stock0")
     if kind == "seedb":

@@ -73,7 +73,7 @@ class ActuatorSettings:
     low_power_error_w: float = 0.0
     low_power_scale_w: float = 150.0
     noise_sigmas: float = 3.0
-    noise_aim_sigmas: float = 1.0
+    noise_aim_sigmas: float = 0.5
     noise_confirm_s: float = 3.0
     meter_noise_w: float = 0.0
 
