@@ -2,7 +2,7 @@
 
 They act through the delay line (``dead_time_s`` between a command and its effect) and see what
 a GX shows: the grid meter's view (1 Hz, noise, quantisation), battery and Multi readings. The
-benchmark's references (naive baseline, oracle) are in ``bench/control_refs.py``.
+benchmark's references (stock ESS, seed B, the look-ahead bound) are in ``bench/control_refs.py``.
 """
 
 from __future__ import annotations
