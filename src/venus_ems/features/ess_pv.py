@@ -9,6 +9,7 @@ control, ``pvinverter.venusems_*``) are left to their own feature.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from ..control import EssInputs, EssSettings, pv_curtail
@@ -49,7 +50,7 @@ def acin_pv_w(monitor: Monitor) -> float | None:
         if st.name.startswith(OURS) or monitor.get_int(st.name, "/Position") != 0:
             continue
         power = monitor.get_float(st.name, "/Ac/Power")
-        if power is None:
+        if power is None or not math.isfinite(power):
             return None
         total, seen = total + max(power, 0.0), True
     return total if seen else None
@@ -101,7 +102,7 @@ class PvCurtailment:
         for name, top in inverters.items():
             if name not in self.acts:
                 self.acts[name] = self._actuator(ctx, name, top)
-        pv = [mon.get_float(n, "/Ac/Power") for n in inverters]
+        pv = [mon.get_float(n, "/Ac/Power") for n in inverters]  # the core drops non-finite
         pv_w = None if any(p is None for p in pv) else sum(p for p in pv if p is not None)
         a, gt = settings.actuator, settings.grid_target
         aim = target_band(gt, inputs.max_feed_in_w).aim_w
