@@ -158,3 +158,26 @@ async def test_a_lost_grid_meter_releases_the_limit(bus_address, tmp_path):
             with anyio.fail_after(15):
                 assert await proc.wait() == 0
         tg.cancel_scope.cancel()
+
+
+async def test_victrons_own_feed_in_limiter_is_left_alone(bus_address, tmp_path):
+    """ESS mode 1 with PreventFeedback: hub4control limits the PV; ours never writes it."""
+    settings = {"/Settings/CGwacs/PreventFeedback": 1, "/Settings/CGwacs/MaxFeedInPower": 0}
+    gx = full_gx(bus_address, settings)
+    config = write_config(tmp_path, "")
+    async with anyio.create_task_group() as tg:
+        await tg.start(gx.run)
+        async with await anyio.open_process(daemon(config, bus_address), cwd=ROOT) as proc:
+            inv = gx.site.pv_inverter
+            assert inv is not None
+            written = []
+            for _ in range(200):  # 20 s: Victron's limiter acts, the daemon decides and reports
+                await anyio.sleep(0.1)
+                written.append(inv.limit_w)
+            proc.send_signal(signal.SIGTERM)
+            with anyio.fail_after(15):
+                assert await proc.wait() == 0
+        assert inv.hub4_limit_w is not None  # Victron's limiter did limit the PV
+        assert written == [None] * len(written)  # /Ac/PowerLimit never written by venus-ems
+        assert inv.limit_w is None  # not on the way out either
+        tg.cancel_scope.cancel()

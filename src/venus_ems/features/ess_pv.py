@@ -16,13 +16,14 @@ from ..control import EssInputs, EssSettings, pv_curtail
 from ..control.grid_target import target_band
 from ..runtime.actuator import Actuator
 from ..runtime.outputs import pv_limit_actuator
+from ..venus import SETTINGS_SERVICE
 from ..venus.names import PVINVERTER
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
     from ..venus.monitor import Monitor
 
-__all__ = ["PvCurtailment", "acin_pv_w", "limitable_inverters"]
+__all__ = ["PvCurtailment", "acin_pv_w", "limitable_inverters", "victron_limiter"]
 
 OURS = f"{PVINVERTER}.venusems_"
 EFFECT_S = 3.0
@@ -41,6 +42,25 @@ def limitable_inverters(monitor: Monitor) -> dict[str, float]:
             continue
         out[st.name] = top
     return out
+
+
+def victron_limiter(monitor: Monitor) -> str | None:
+    """Why Victron's own PV feed-in limiter may write the PV limits now, or None.
+
+    hub4control limits AC PV in ESS mode 1/2 when ``PreventFeedback`` is 1 or
+    ``MaxFeedInPower`` is set (>= 0); two writers on one limit fight, so ours holds off.
+    """
+    mode = monitor.get_int(SETTINGS_SERVICE, "/Settings/CGwacs/Hub4Mode")
+    if mode == 3:
+        return None
+    prevent = monitor.get_int(SETTINGS_SERVICE, "/Settings/CGwacs/PreventFeedback")
+    feed = monitor.get_float(SETTINGS_SERVICE, "/Settings/CGwacs/MaxFeedInPower")
+    if prevent == 1 or (feed is not None and feed >= 0):
+        return (
+            "Victron's feed-in limiter owns the PV limit (PreventFeedback / MaxFeedInPower "
+            "set): not curtailing"
+        )
+    return None
 
 
 def acin_pv_w(monitor: Monitor) -> float | None:
@@ -99,6 +119,12 @@ class PvCurtailment:
         inverters = limitable_inverters(mon)
         if not inverters:
             return None
+        theirs = victron_limiter(mon)
+        if theirs is not None:  # step aside: no safe write over Victron's limit either
+            for act in self.acts.values():
+                act.abandon(self.owner)
+            self.state = pv_curtail.CurtailState()
+            return theirs
         for name, top in inverters.items():
             if name not in self.acts:
                 self.acts[name] = self._actuator(ctx, name, top)
