@@ -1,15 +1,17 @@
-"""Control benchmark: our ESS core, a naive baseline and an oracle bound on the same days.
+"""Control benchmark: ours against stock Victron ESS, seed B and a look-ahead bound.
 
-Usage: python bench/control.py [--quick] [--scenario NAME ...] [--dead-time S] [--jobs N]
-                               [--markdown]
+Usage: python bench/control.py [--quick] [--scenario NAME ...] [--aims W,W,...]
+                               [--dead-time S] [--jobs N] [--markdown]
 
-Every controller runs on the simulated physics (venus_ems.sim.stepped), stepped at 1 s,
-with a dead time between each command and its effect and the grid meter's own noise and
-quantisation as the controllers' input. Per scenario it prints exported Wh, imported and
-avoidable imported Wh, mean |grid - aim|, seconds outside ±50 W, settle time after load
-steps, commands sent, and energy moved against the ESS rules; then the ratios of ours to the
-baseline and to the oracle. Then: constant load (oscillation), a load-step table, and the
-Multi output limiter on the EV day. ``--quick`` runs 10:00-14:00 instead of whole days.
+Every controller runs whole days of every scenario on the simulated physics
+(venus_ems.sim.stepped, 1 s steps, a dead time between a write and its effect, the meter's
+noise and quantisation as input, DVCC serving the MPPTs first). References (control_refs.py):
+stock ESS with the external meter (feed-in allowed / limited to 0 W, Victron's default
+50 W setpoint), seed B's loop, and a look-ahead bound. Each controller's aim is swept
+(--aims) to compare at matched mean grid: the headline is exported Wh at the import of stock
+ESS limited to 0 W, and import at its export. Then constant loads, 1 kW steps and the
+output limiter (control_checks.py). ``--quick``: 10:00-14:00 and two aims. Ours aims
+below 25 W with the fixed target (zero export never aims below its dead band).
 """
 
 from __future__ import annotations
@@ -23,318 +25,257 @@ import time
 from dataclasses import dataclass
 from multiprocessing import Pool
 
-from control_refs import BaselineController, OracleController
-from venus_ems.control import EssMethod, EssSettings, LimiterSettings
-from venus_ems.control.baseline import BaselineSettings
-from venus_ems.control.grid_target import target_band
-from venus_ems.features.ess_control import ess_settings, tunables_for
-from venus_ems.features.output_limiter import DEAD_TIME_S as LIMITER_DEAD_TIME_S
-from venus_ems.runtime.config import EssControlConfig
-from venus_ems.sim.physics import Site
-from venus_ems.sim.scenarios import get_scenario, list_scenarios
-from venus_ems.sim.stepped import (
-    Combined,
+from control_checks import (
     CoreController,
-    GridKpis,
-    LimiterController,
-    LimiterKpis,
-    Run,
-    drive,
-    run,
+    constant_load,
+    core_settings,
+    label,
+    limiter_section,
+    make,
+    reversals,
+    step_table,
+    synthetic,
 )
+from venus_ems.control import EssMethod
+from venus_ems.sim.scenarios import get_scenario, list_scenarios
+from venus_ems.sim.stepped import GridKpis, Run, run
+
+__all__ = ["AIM", "CoreController", "constant_load", "core_settings", "synthetic"]
 
 DAY = 86400.0
-FEATURE = EssControlConfig(enabled=True)  # [ess_control] defaults: zero export, dead time 2 s
-AIM = target_band(
-    ess_settings(FEATURE, {t.name: t.default for t in tunables_for(FEATURE)}, 1).grid_target, None
-).aim_w
-BASELINE_PERIOD_S = 2.0  # seed A's minimal loop; seed B runs every 4 s
+AIM = 25.0  # our default aim: zero export, the 25 W dead band above 0 W
+DEFAULT_AIM = {"stock": 50.0, "stock0": 50.0}  # Victron's default AcPowerSetPoint
+OVR, M3 = EssMethod.HUB4_OVERRIDE, EssMethod.MODE3
+KINDS = (("stock", OVR), ("stock0", OVR), ("seedb", M3), ("ours", M3), ("ours", OVR), ("bound", M3))
 
 
 @dataclass(frozen=True)
 class Job:
     scenario: str
-    kind: str  # ours | baseline | oracle
+    kind: str
     method: EssMethod
+    aim_w: float
     start_s: float
     duration_s: float
     dead_time_s: float
 
-    @property
-    def label(self) -> str:
-        if self.kind == "oracle":
-            return "oracle (mode 3)"
-        return f"{self.kind} ({'mode 3' if self.method is EssMethod.MODE3 else 'override'})"
 
-
-def core_settings(method: EssMethod, phases: int) -> EssSettings:
-    """Exactly what the ess_control feature runs with its default configuration."""
-    config = FEATURE.model_copy(update={"method": method.value, "allow_mode3": True})
-    return ess_settings(config, {t.name: t.default for t in tunables_for(config)}, phases)
-
-
-def make_controller(
-    job: Job, phases: int
-) -> CoreController | BaselineController | OracleController:
-    if job.kind == "ours":
-        return CoreController(job.label, core_settings(job.method, phases), job.dead_time_s)
-    if job.kind == "baseline":
-        s = BaselineSettings(
-            method=job.method, phases=phases, target_w=AIM, gain=1.0, period_s=BASELINE_PERIOD_S
-        )
-        return BaselineController(job.label, s, job.dead_time_s)
-    return OracleController(job.label, AIM, job.dead_time_s)
-
-
-def run_job(job: Job) -> dict[str, float | str]:
-    phases = get_scenario(job.scenario).site.multi.phases
-    ctl = make_controller(job, phases)
-    k = GridKpis(AIM)
+def run_job(job: Job) -> dict[str, object]:
+    sc = get_scenario(job.scenario)
+    phases = sc.site.multi.phases
+    fixed = job.aim_w < AIM  # zero export never aims below its dead band
+    ctl = make(job.kind, job.method, job.aim_w, job.dead_time_s, phases, sc.series(), fixed=fixed)
+    k = GridKpis(job.aim_w)
     t0 = time.process_time()
     run(Run(job.scenario, job.start_s, job.duration_s), ctl, [k])
     mean, p90, events = k.settle_stats()
+    cmds, rev = reversals(ctl.sender.history)
     return {
-        "scenario": job.scenario,
-        "label": job.label,
-        "kind": job.kind,
-        "method": job.method.value,
-        "export_wh": k.export_wh,
-        "import_wh": k.import_wh,
-        "avoidable_wh": k.avoidable_import_wh,
-        "mae_w": k.mean_abs_error_w,
-        "outside_s": k.outside_band_s,
-        "reachable_s": k.reachable_s,
-        "settle_mean_s": mean,
-        "settle_p90_s": p90,
-        "settle_n": events,
-        "commands": ctl.sender.commands,
-        "refreshes": ctl.sender.refreshes,
-        "limits_wh": k.below_floor_wh + k.beyond_dvcc_wh,
-        "cpu_s": time.process_time() - t0,
+        "job": job,
+        "export": k.export_wh,
+        "import": k.import_wh,
+        "export_ph": tuple(k.export_phase_wh),
+        "import_ph": tuple(k.import_phase_wh),
+        "mean_w": (k.import_wh - k.export_wh) * 3600.0 / max(k.seconds, 1.0),
+        "avoid": k.avoidable_import_wh,
+        "mae": k.mean_abs_error_w,
+        "settle": (mean, p90, events),
+        "cmds": ctl.sender.commands or cmds,
+        "rev": rev,
+        "pv_writes": getattr(ctl, "pv_writes", 0),
+        "curt_ac": k.curtailed_ac_wh,
+        "curt_dc": k.curtailed_dc_wh,
+        "cpu": time.process_time() - t0,
     }
 
 
-HEADER = (
-    f"{'controller':<20}{'export':>8}{'import':>8}{'avoid.':>8}{'|g-aim|':>8}"
-    f"{'>±50W':>8}{'settle':>12}{'cmds':>7}{'refresh':>8}{'limits':>8}"
+def interp(points: list[tuple[float, float]], x: float) -> tuple[float, bool]:
+    """y at ``x`` on the piecewise-linear curve (sorted by x); True if extrapolated."""
+    pts = sorted(points)
+    if len(pts) == 1:
+        return pts[0][1], x != pts[0][0]
+    outside = x < pts[0][0] or x > pts[-1][0]
+    for (x0, y0), (x1, y1) in itertools.pairwise(pts):
+        if x <= x1 or (x1, y1) == pts[-1]:
+            if x1 == x0:
+                return y0, outside
+            return max(y0 + (y1 - y0) * (x - x0) / (x1 - x0), 0.0), outside
+    return pts[-1][1], True
+
+
+SMALL_WH = 10.0  # exports below this on both sides are a tie: nothing to win
+
+
+def pareto(curve: list[dict], imp0: float, exp0: float) -> str:
+    """``yes``: a point of ``curve`` (or between two) exports less at <= 1.02 x ``imp0``."""
+    pts = sorted((r["import"], r["export"]) for r in curve)
+    best = min((e for i, e in pts if i <= 1.02 * imp0), default=None)
+    if pts[0][0] <= 1.02 * imp0 <= pts[-1][0]:
+        e, _ = interp(pts, 1.02 * imp0)
+        best = e if best is None else min(best, e)
+    if best is None:
+        return "NO (no aim imports that little)"
+    if best < SMALL_WH and exp0 < SMALL_WH:
+        return "tie (both export < 10 Wh)"
+    return "yes" if best < exp0 else "NO"
+
+
+def fmt(v: tuple[float, bool]) -> str:
+    return f"{v[0]:.0f}{'*' if v[1] else ''}"
+
+
+HEAD = (
+    f"{'controller':<17}{'aim':>5}{'export':>8}{'import':>8}{'mean':>6}{'avoid':>7}{'|e|':>6}"
+    f"{'settle':>10}{'cmds':>6}{'rev':>5}{'curt AC/DC':>12}  export per phase / import per phase"
 )
 UNITS = (
-    f"{'':<20}{'Wh':>8}{'Wh':>8}{'imp Wh':>8}{'W':>8}{'s':>8}{'mean/p90 s':>12}"
-    f"{'':>7}{'':>8}{'Wh':>8}"
+    f"{'':<17}{'W':>5}{'Wh':>8}{'Wh':>8}{'W':>6}{'Wh':>7}{'W':>6}{'mean/p90':>10}{'':>6}{'':>5}"
+    f"{'Wh':>12}  Wh"
 )
 
 
-def row(r: dict[str, float | str]) -> str:
-    settle = f"{r['settle_mean_s']:.1f}/{r['settle_p90_s']:.0f}"
+def row(r: dict) -> str:
+    j: Job = r["job"]
+    m, p90, _ = r["settle"]
+    exp_ph = "/".join(f"{v:.0f}" for v in r["export_ph"])
+    imp_ph = "/".join(f"{v:.0f}" for v in r["import_ph"])
+    settle = f"{m:.1f}/{p90:.0f}"
+    curt = f"{r['curt_ac']:.0f}/{r['curt_dc']:.0f}"
     return (
-        f"{r['label']!s:<20}{r['export_wh']:>8.1f}{r['import_wh']:>8.1f}{r['avoidable_wh']:>8.1f}"
-        f"{r['mae_w']:>8.1f}{r['outside_s']:>8.0f}{settle:>12}{r['commands']:>7}"
-        f"{r['refreshes']:>8}{r['limits_wh']:>8.1f}"
+        f"{label(j.kind, j.method):<17}{j.aim_w:>5.0f}{r['export']:>8.0f}{r['import']:>8.0f}"
+        f"{r['mean_w']:>6.0f}{r['avoid']:>7.0f}{r['mae']:>6.0f}{settle:>10}"
+        f"{r['cmds']:>6}{r['rev']:>5}{curt:>12}  {exp_ph} | {imp_ph}"
     )
 
 
-def md_row(r: dict[str, float | str]) -> str:
-    return (
-        f"| {r['label']} | {r['export_wh']:.1f} | {r['import_wh']:.1f} | {r['avoidable_wh']:.1f} "
-        f"| {r['mae_w']:.1f} | {r['outside_s']:.0f} | {r['settle_mean_s']:.1f} / "
-        f"{r['settle_p90_s']:.0f} ({r['settle_n']}) | {r['commands']} | {r['limits_wh']:.1f} |"
-    )
-
-
-def ratio(a: float, b: float) -> str:
-    return f"{a / b:.2f}" if b > 0 else ("0.00" if a <= 0 else "inf")
-
-
-# --------------------------------------------------------------------------- constant load
-
-
-class _Recorder:
-    def __init__(self) -> None:
-        self.grid: list[tuple[float, float]] = []
-
-    def observe(self, site: Site, dt: float) -> None:
-        self.grid.append((site.time, sum(site.grid_w)))
-
-
-def synthetic(
-    job_kind: str,
-    method: EssMethod,
-    loads: list[tuple[float, list[float]]],
-    seconds: int,
-    dead_time_s: float,
-):
-    """Constant DC PV, piecewise-constant AC-out loads; returns (controller, grid series)."""
-    sc = get_scenario("summer-sunny")
-    site = Site(sc.site)
-    job = Job("summer-sunny", job_kind, method, 0.0, seconds, dead_time_s)
-    ctl = make_controller(job, site.phases)
-    rec = _Recorder()
-
-    def advance(dt: float) -> None:
-        w = loads[0][1]
-        for at, value in loads:
-            if site.time >= at:
-                w = value
-        site.set_inputs(w, pv_dc_w=1500.0)
-        site.step(dt)
-
-    drive(site, advance, ctl, [rec], seconds, 1.0)
-    return ctl, rec.grid
-
-
-def constant_load(dead_time_s: float) -> list[str]:
-    out = ["", "Constant load (L1..L3 600/500/700 W, DC PV 1500 W), 600 s; counted after 60 s:"]
-    out.append(f"{'controller':<20}{'commands':>9}{'reversals':>10}{'grid p-p W':>11}{'mean W':>8}")
-    for kind, method in (
-        ("ours", EssMethod.MODE3),
-        ("ours", EssMethod.HUB4_OVERRIDE),
-        ("baseline", EssMethod.MODE3),
-        ("baseline", EssMethod.HUB4_OVERRIDE),
-        ("oracle", EssMethod.MODE3),
-    ):
-        ctl, grid = synthetic(kind, method, [(0.0, [600.0, 500.0, 700.0])], 600, dead_time_s)
-        hist = [(t, w) for t, w in ctl.sender.history if t > 60]
-        deltas = [b - a for (_, a), (_, b) in itertools.pairwise(hist)]
-        reversals = sum(1 for a, b in itertools.pairwise(deltas) if a * b < 0)
-        late = [w for t, w in grid if t > 60]
-        label = Job("", kind, method, 0, 0, 0).label
-        out.append(
-            f"{label:<20}{len(hist):>9}{reversals:>10}{max(late) - min(late):>11.0f}"
-            f"{sum(late) / len(late):>8.1f}"
-        )
-    return out
-
-
-def step_table(dead_time_s: float) -> list[str]:
-    """Grid power after a +1500 W load step at 60 s and a -1500 W step at 120 s."""
-    base, high = [600.0, 500.0, 700.0], [1100.0, 1000.0, 1200.0]
-    loads = [(0.0, base), (60.0, high), (120.0, base)]
-    series = {}
-    for kind, method in (
-        ("ours", EssMethod.MODE3),
-        ("ours", EssMethod.HUB4_OVERRIDE),
-        ("baseline", EssMethod.MODE3),
-        ("oracle", EssMethod.MODE3),
-    ):
-        _, grid = synthetic(kind, method, loads, 180, dead_time_s)
-        series[Job("", kind, method, 0, 0, 0).label] = dict(grid)
-    out = ["", "Load steps: grid W (aim 25 W) after +1500 W at 60 s and -1500 W at 120 s:"]
-    names = list(series)
-    out.append(f"{'t s':>6}" + "".join(f"{n:>20}" for n in names))
-    for t in (*range(60, 76, 1), 80, 90, *range(120, 136, 1), 140, 150):
-        out.append(
-            f"{t:>6}" + "".join(f"{series[n].get(float(t), float('nan')):>20.0f}" for n in names)
-        )
-    return out
-
-
-# --------------------------------------------------------------------------- output limiter
-
-
-def limiter_section(quick: bool, dead_time_s: float) -> list[str]:
-    """EV day: zero export (override) plus the limiter capping the Multi's inverter output."""
-    limit = 5000.0
-    settings = LimiterSettings(
-        limit_w=limit,
-        phases=get_scenario("ev-charging").site.multi.phases,
-        max_step_w=500.0,
-        dead_time_s=LIMITER_DEAD_TIME_S,
-        meter_interval_s=1.0,
-        release_after_s=30.0,
-    )
-    start, dur = (10 * 3600.0, 3 * 3600.0) if quick else (9 * 3600.0, 6 * 3600.0)
-    out = [
-        "",
-        f"Output limiter: ev-charging {start / 3600:.0f}:00 +{dur / 3600:.0f} h, zero export "
-        f"(override) + cap {limit:.0f} W on the Multi's inverter output (MaxDischargePower):",
-        f"{'':<22}{'max out W':>10}{'s > cap':>9}{'Wh > cap':>9}{'longest > cap+step s':>22}"
-        f"{'cmds':>6}",
+def scenario_report(name: str, rs: list[dict], span: str) -> tuple[list[str], list[str], dict]:
+    """Lines, markdown lines and the targets' verdicts for one scenario."""
+    by: dict[tuple[str, str], list[dict]] = {}
+    for r in rs:
+        by.setdefault((r["job"].kind, r["job"].method.value), []).append(r)
+    out = [f"\n== {name} ({span})", HEAD, UNITS]
+    md = [
+        f"\n**{name}** ({span}), at each controller's default aim\n",
+        "| controller | aim W | export Wh | import Wh | mean grid W | avoidable import Wh | "
+        "mean abs(grid - aim) W | settle mean/p90 s | commands | reversals | curtailed AC/DC Wh |"
+        " export per phase Wh |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for with_limiter in (False, True):
-        phases = get_scenario("ev-charging").site.multi.phases
-        ess = CoreController("ours", core_settings(EssMethod.HUB4_OVERRIDE, phases), dead_time_s)
-        lim = LimiterController("limiter", settings, dead_time_s)
-        ctl = Combined([ess, lim]) if with_limiter else ess
-        k = LimiterKpis(limit, settings.max_step_w)
-        run(Run("ev-charging", start, dur), ctl, [k])
-        name = "with limiter" if with_limiter else "without limiter"
-        cmds = lim.sender.commands if with_limiter else 0
-        out.append(
-            f"{name:<22}{k.max_output_w:>10.0f}{k.seconds_above_limit:>9.0f}"
-            f"{k.energy_above_wh:>9.1f}{k.longest_over_step_s:>22.0f}{cmds:>6}"
-        )
-    out.append(
-        f"  target: never more than one step ({settings.max_step_w:.0f} W) above the cap for "
-        f"longer than the effect delay ({settings.effect_delay_s:.0f} s)"
+    for kind, method in KINDS:
+        group = sorted(by.get((kind, method.value), []), key=lambda r: r["job"].aim_w)
+        default = DEFAULT_AIM.get(kind, AIM)
+        for r in group:
+            out.append(row(r))
+            if r["job"].aim_w == default or (
+                default not in [g["job"].aim_w for g in group] and r is group[0]
+            ):
+                m, p90, _ = r["settle"]
+                md.append(
+                    f"| {label(kind, method)} | {r['job'].aim_w:.0f} | {r['export']:.0f} | "
+                    f"{r['import']:.0f} | {r['mean_w']:.0f} | {r['avoid']:.0f} | {r['mae']:.0f} "
+                    f"| {m:.1f}/{p90:.0f} | {r['cmds']} | {r['rev']} | "
+                    f"{r['curt_ac']:.0f}/{r['curt_dc']:.0f} | "
+                    + "/".join(f"{v:.0f}" for v in r["export_ph"])
+                    + " |"
+                )
+    ref = next(
+        (r for r in by.get(("stock0", OVR.value), []) if r["job"].aim_w == DEFAULT_AIM["stock0"]),
+        None,
     )
-    return out
-
-
-# --------------------------------------------------------------------------- main
+    verdict: dict[str, str] = {}
+    if ref is None:
+        return out, md, verdict
+    imp0, exp0 = ref["import"], ref["export"]
+    out.append(
+        f"  matched grid vs stock ESS 0 W at {ref['job'].aim_w:.0f} W (import {imp0:.0f} Wh, "
+        f"export {exp0:.0f} Wh); * = outside the aim sweep, extrapolated:"
+    )
+    out.append(f"  {'controller':<17}{'export @ its import':>22}{'import @ its export':>22}")
+    md.append(
+        f"\nMatched grid vs stock ESS 0 W (import {imp0:.0f} Wh, export {exp0:.0f} Wh): "
+        "export at that import / import at that export"
+    )
+    curves = {}
+    for kind, method in KINDS:
+        group = by.get((kind, method.value), [])
+        if not group:
+            continue
+        e_at_i = interp([(r["import"], r["export"]) for r in group], imp0)
+        i_at_e = interp([(r["export"], r["import"]) for r in group], exp0)
+        curves[(kind, method)] = group
+        out.append(f"  {label(kind, method):<17}{fmt(e_at_i):>22}{fmt(i_at_e):>22}")
+        md.append(f"- {label(kind, method)}: {fmt(e_at_i)} Wh / {fmt(i_at_e)} Wh")
+    for method in (M3, OVR):
+        ours = curves.get(("ours", method))
+        bound = curves.get(("bound", M3))
+        if not ours:
+            continue
+        verdict[f"pareto_{method.value}"] = pareto(ours, imp0, exp0)
+        line = f"  ours ({method.value}): Pareto-dominates stock ESS 0 W: "
+        line += verdict[f"pareto_{method.value}"]
+        if bound:
+            own = next((r for r in ours if r["job"].aim_w == AIM), ours[0])
+            b, out_of = interp([(r["import"], r["export"]) for r in bound], own["import"])
+            if own["export"] < SMALL_WH and b < SMALL_WH:
+                ratio = "tie"
+            else:
+                ratio = f"{own['export'] / b:.2f}" if b > 0 else "inf"
+            line += (
+                f"; at its import {own['import']:.0f} Wh it exports {own['export']:.0f} Wh, "
+                f"the bound {b:.0f}{'*' if out_of else ''} Wh: ratio {ratio} (target <= 1.3)"
+            )
+            verdict[f"bound_{method.value}"] = ratio
+        out.append(line)
+        md.append(line.strip())
+    return out, md, verdict
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="10:00-14:00 instead of whole days")
+    ap.add_argument("--quick", action="store_true", help="10:00-14:00 and aims 0, 25 W")
     ap.add_argument("--scenario", action="append", choices=list_scenarios())
+    ap.add_argument("--aims", help="comma-separated aims W (default 0,25,50)")
     ap.add_argument("--dead-time", type=float, default=1.0, help="command -> effect delay (s)")
     ap.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--markdown", action="store_true", help="also print the tables as markdown")
     args = ap.parse_args()
     names = args.scenario or list_scenarios()
     start, dur = (10 * 3600.0, 4 * 3600.0) if args.quick else (0.0, DAY)
+    default_aims = "0,25" if args.quick else "0,25,50"
+    aims = [float(a) for a in (args.aims or default_aims).split(",")]
     d = args.dead_time
     jobs = [
-        Job(n, kind, method, start, dur, d)
+        Job(n, kind, method, aim, start, dur, d)
         for n in names
-        for kind, method in (
-            ("ours", EssMethod.MODE3),
-            ("baseline", EssMethod.MODE3),
-            ("ours", EssMethod.HUB4_OVERRIDE),
-            ("baseline", EssMethod.HUB4_OVERRIDE),
-            ("oracle", EssMethod.MODE3),
-        )
+        for kind, method in KINDS
+        for aim in aims
     ]
     t0 = time.perf_counter()
-    print(f"venus-ems control benchmark — {' '.join(sys.argv[1:]) or '(full days)'}")
+    print(f"venus-ems control benchmark — {' '.join(sys.argv[1:]) or '(whole days)'}")
     print(
         f"machine: {platform.machine()} {platform.processor() or ''} {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; dead time {d:g} s, meter 1 Hz (noise 5 W, 1 W "
-        f"steps), zero export aim {AIM:g} W, baseline P every {BASELINE_PERIOD_S:g} s"
+        f"steps); aims {', '.join(f'{a:g}' for a in aims)} W; {len(jobs)} day runs"
     )
     with Pool(args.jobs) as pool:
-        results = pool.map(run_job, jobs)
+        results = pool.map(run_job, jobs, chunksize=1)
     md: list[str] = []
+    verdicts = {}
+    span = "10:00-14:00" if args.quick else "whole day"
     for n in names:
-        rs = [r for r in results if r["scenario"] == n]
-        span = "whole day" if not args.quick else "10:00-14:00"
-        print(f"\n== {n} ({span})")
-        print(HEADER)
-        print(UNITS)
-        for r in rs:
-            print(row(r))
-        by = {(r["kind"], r["method"]): r for r in rs}
-        oracle = by[("oracle", "mode3")]
-        for method in ("mode3", "hub4_override"):
-            ours, base = by[("ours", method)], by[("baseline", method)]
-            print(
-                f"  {method}: export ours/baseline {ratio(ours['export_wh'], base['export_wh'])}"
-                f" (target <= 0.25), ours/oracle {ratio(ours['export_wh'], oracle['export_wh'])}"
-                f" (target <= 2); avoidable import ours/baseline "
-                f"{ratio(ours['avoidable_wh'], base['avoidable_wh'])}"
-            )
-        md.append(f"\n**{n}** ({span})\n")
-        md.append(
-            "| controller | export Wh | import Wh | avoidable import Wh | mean abs(grid - aim) W "
-            "| s outside ±50 W | settle mean / p90 s (events) | commands | limits Wh |"
+        lines, mdl, verdict = scenario_report(
+            n, [r for r in results if r["job"].scenario == n], span
         )
-        md.append("|---|---|---|---|---|---|---|---|---|")
-        md.extend(md_row(r) for r in rs)
+        print("\n".join(lines))
+        md.extend(mdl)
+        verdicts[n] = verdict
+    print("\nTargets per scenario (Pareto vs stock ESS 0 W; export / bound at matched import):")
+    for n, v in verdicts.items():
+        print(f"  {n:<20} " + ", ".join(f"{k} {x}" for k, x in v.items()))
     for line in (*constant_load(d), *step_table(d), *limiter_section(args.quick, d)):
         print(line)
-    cpu = sum(float(r["cpu_s"]) for r in results)
-    wall = time.perf_counter() - t0
-    print(f"\nwall {wall:.0f} s, scenario runs {cpu:.0f} CPU s on {args.jobs} jobs")
+    cpu = sum(float(r["cpu"]) for r in results)
+    print(f"\nwall {time.perf_counter() - t0:.0f} s, day runs {cpu:.0f} CPU s on {args.jobs} jobs")
     if args.markdown:
         print("\n".join(md))
 

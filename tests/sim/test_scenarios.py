@@ -25,7 +25,7 @@ from venus_ems.sim.scenarios.catalog import _series
 from venus_ems.sim.scenarios.data import parse_data
 from venus_ems.sim.scenarios.upsample import coarse_to_minutes, load_to_seconds, pv_to_seconds
 
-REQUIRED = {"summer-sunny", "cloudy-transients", "winter", "ev-charging"}
+REQUIRED = {"summer-sunny", "cloudy-transients", "winter", "ev-charging", "ac-coupled-clouds"}
 
 
 def test_the_four_required_scenarios_exist():

@@ -31,7 +31,8 @@ class Goal:
     a command goes out); ``preferred_w`` is the per-phase conversion split it would like (mode
     3); ``grid_window`` bounds ``u`` by the grid limits; ``urgent`` goals may act during the
     dead time (fast export path); ``error_w`` (from the new reading taken ``error_at``, inside
-    the dead band or not) is remembered for the steadiness check.
+    the dead band or not) is remembered for the steadiness check; ``producers_w`` is the AC-in
+    producers' power the command in force accounts for (feed-forward baseline).
     """
 
     u_w: float | None
@@ -43,6 +44,7 @@ class Goal:
     error_w: float | None = None
     error_at: float | None = None
     in_band: bool = False
+    producers_w: float | None = None
 
 
 def used_times(view: View) -> tuple[float, ...]:
@@ -85,6 +87,8 @@ def missing_essentials(view: View, inputs: EssInputs, needs: Iterable[str]) -> t
 
 def _remember(view: View, state: ActuationState, goal: Goal | None) -> ActuationState:
     nxt = replace(state, soc_blocked=view.limits.soc_blocked)
+    if goal is not None:
+        nxt = replace(nxt, producers_w=goal.producers_w)
     if goal is None or goal.error_w is None or goal.error_at is None:
         return nxt
     since = state.off_band_after(goal.error_w, goal.error_at, goal.in_band)

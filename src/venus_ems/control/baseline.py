@@ -1,4 +1,4 @@
-"""The naive baseline the control benchmark compares against, and the oracle's one formula.
+"""A naive P-step loop (the issue-6 benchmark's baseline, kept for tests) and an instant bound.
 
 :func:`decide` is what most DIY scripts do (seed B's 4 s loop, seed A's 2 s loop): every
 ``period_s`` take the latest grid reading, whatever its age, and move the command by

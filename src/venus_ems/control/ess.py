@@ -45,6 +45,13 @@ class ActuatorSettings:
     the core re-bases on the measurement (anti-windup); ``safe_setpoint_w`` is commanded when
     essential readings are missing or stale (``None`` = hold the command in force), unless
     ``release_when_safe``: then the output is given back instead (``ReleaseSetpoint``).
+    The Multi's low-power error (1 sigma, per phase; 0 = not modelled, the core's default) is
+    ``low_power_error_w`` at 0 W conversion,
+    falling as exp(-|W| / ``low_power_scale_w``) (MultiPlus: 10 W -> ±100 W, 100 W -> ±50 %);
+    with the grid meter's own noise (``meter_noise_w`` per phase, 1 sigma) the grid dead band is
+    at least ``noise_sigmas`` times that error, the aim keeps ``noise_aim_sigmas`` errors from a
+    limit, and an error that the noise could explain is acted on only after ``noise_confirm_s``
+    on one side.
     """
 
     method: EssMethod = EssMethod.HUB4_OVERRIDE
@@ -62,6 +69,13 @@ class ActuatorSettings:
     soc_hysteresis_pct: float = 2.0
     fast_export: bool = True
     per_phase_balancing: bool = True
+    feed_forward_w: float = 50.0
+    low_power_error_w: float = 0.0
+    low_power_scale_w: float = 150.0
+    noise_sigmas: float = 3.0
+    noise_aim_sigmas: float = 0.5
+    noise_confirm_s: float = 3.0
+    meter_noise_w: float = 0.0
 
     def __post_init__(self) -> None:
         """Validate every field (ValueError naming it); a method given as text is converted."""
@@ -72,13 +86,19 @@ class ActuatorSettings:
             raise ValueError(f"method = {self.method!r}: expected one of {choices}") from None
         if isinstance(self.phases, bool) or self.phases not in (1, 2, 3):
             raise ValueError(f"phases = {self.phases!r}: expected 1, 2 or 3")
-        positive = ("inverter_max_w", "charger_max_w", "stale_after_s")
+        positive = ("inverter_max_w", "charger_max_w", "stale_after_s", "low_power_scale_w")
         non_negative = (
             "dead_time_s",
             "meter_interval_s",
             "tracking_tolerance_w",
             "min_change_w",
             "soc_hysteresis_pct",
+            "low_power_error_w",
+            "noise_sigmas",
+            "noise_aim_sigmas",
+            "noise_confirm_s",
+            "meter_noise_w",
+            "feed_forward_w",
         )
         for name in (*positive, *non_negative):
             value = getattr(self, name)
@@ -127,6 +147,7 @@ class ActuationState:
     last_error_w: float | None = None
     off_band_since: float | None = None
     released: bool = False
+    producers_w: float | None = None
 
     @property
     def command_total_w(self) -> float | None:
@@ -158,6 +179,7 @@ class View:
     limits: BatteryLimits
     safety: Interval | None
     notes: tuple[Reason, ...] = field(default=())
+    producers_w: float | None = None
 
     @property
     def u_last_total(self) -> float | None:
@@ -248,6 +270,7 @@ def make_view(
         limits,
         safety,
         tuple(notes),
+        inputs.acin_producers_w,
     )
 
 

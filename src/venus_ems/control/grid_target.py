@@ -28,6 +28,11 @@ Mode 3 (we close the loop on the Multi's AC-input setpoints):
    the measurement instead — this is the anti-windup.
 5. Limits via :func:`~venus_ems.control.actuation.actuate`: battery, Multi, then grid.
 
+The dead band and the aim follow the Multi's low-power error (:func:`noise_band`, D??): at
+least ``noise_sigmas`` errors wide, the aim ``noise_aim_sigmas`` errors off its limit, and an
+error the noise could explain is acted on after ``noise_confirm_s`` only. In mode 3 a change
+of known AC-in producers is fed forward at once (``EssInputs.acin_producers_w``).
+
 hub4 override (hub4control closes the fast loop on our grid setpoint): the core writes the
 aim, leaves hub4control alone while it settles or is saturated, and trims a steady offset
 (confirmed over the dead time, at most ``tracking_tolerance_w``).
@@ -39,7 +44,7 @@ the core reaches the target in one step, which is what an oracle bound needs.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .actuation import Goal, actuate, missing_essentials, safe_decision, used_times
@@ -47,6 +52,7 @@ from .commands import Decision, check_finite
 from .ess import ActuationState, ActuatorSettings, EssMethod, Gate, View, make_gate, make_view
 from .inputs import EssInputs
 from .limits import Interval
+from .noise import NoiseBand, noise_band
 from .reasons import Reason, ReasonCode, at_bound, fmt_w
 
 __all__ = [
@@ -209,18 +215,55 @@ def _grid_window(view: View, band: GridBand, g: float) -> Interval | None:
     )
 
 
-def _in_band(target: GridTargetSettings, band: GridBand, g: float) -> Reason | None:
-    if abs(band.aim_w - g) <= target.dead_band_w and band.floor_w <= g <= band.ceil_w:
+def _in_band(nb: NoiseBand, band: GridBand, g: float) -> Reason | None:
+    slack = nb.slack_w
+    if abs(band.aim_w - g) <= nb.band_w and band.floor_w - slack <= g <= band.ceil_w + slack:
         return Reason(
             ReasonCode.IN_BAND,
-            f"grid {fmt_w(g)} within {fmt_w(band.aim_w)} ± {fmt_w(target.dead_band_w)}",
+            f"grid {fmt_w(g)} within {fmt_w(band.aim_w)} ± {fmt_w(nb.band_w)}",
             g,
         )
     return None
 
 
 def _mode3_goal(
-    view: View, target: GridTargetSettings, gate: Gate, state: ActuationState, band: GridBand
+    view: View,
+    nb: NoiseBand,
+    gate: Gate,
+    state: ActuationState,
+    band: GridBand,
+    max_increase_w: float | None,
+) -> Goal:
+    """Feed-forward of AC-in producers' changes, else the feedback loop (:func:`_mode3_feedback`).
+
+    A change of at least ``feed_forward_w`` since the command in force moves ``u`` by the same
+    watts at once (more AC PV on AC-in: the Multi takes that much more from its AC-in). Every
+    feedback command re-bases the producers' baseline: the grid reading already shows them.
+    """
+    now_p, before = view.producers_w, state.producers_w
+    u_last = view.u_last_total
+    s = view.settings
+    if now_p is not None and before is not None and u_last is not None:
+        delta = now_p - before
+        if abs(delta) >= s.feed_forward_w > 0:
+            why = Reason(
+                ReasonCode.REGULATING,
+                f"AC-in producers {delta:+.0f} W: fed forward before the grid shows it",
+                delta,
+            )
+            return Goal(u_last + delta, (why,), None, None, None, True, producers_w=now_p)
+    goal = _mode3_feedback(view, nb, gate, state, band, max_increase_w)
+    kept = now_p if goal.u_w is not None or before is None or now_p is None else before
+    return replace(goal, producers_w=kept)
+
+
+def _mode3_feedback(
+    view: View,
+    nb: NoiseBand,
+    gate: Gate,
+    state: ActuationState,
+    band: GridBand,
+    max_increase_w: float | None,
 ) -> Goal:
     """We close the loop: integral action on the command, fast export, capped discharge rise."""
     grid = view.grid
@@ -230,7 +273,7 @@ def _mode3_goal(
     window = _grid_window(view, band, g)
     preferred = _preferred_split(view, band.aim_w)
     error = band.aim_w - g
-    in_band = _in_band(target, band, g)
+    in_band = _in_band(nb, band, g)
     seen = _Seen(error, grid.measured_at, in_band is not None) if gate.new else _Seen()
     if not gate.open:
         predicted = g + state.unseen_rise_w
@@ -238,7 +281,7 @@ def _mode3_goal(
             s.fast_export
             and gate.new
             and u_last is not None
-            and predicted < band.aim_w - target.dead_band_w
+            and predicted < band.aim_w - nb.band_w - s.noise_sigmas * nb.noise_w
         ):
             return seen.goal(None, notes)
         notes.append(
@@ -252,6 +295,14 @@ def _mode3_goal(
         return seen.goal(u, notes, grid.measured_at, preferred, window, urgent=True)
     if in_band is not None:
         return seen.goal(None, [*notes, in_band])
+    noise_w = nb.noise_w
+    if noise_w > 0 and abs(error) <= nb.band_w + s.noise_sigmas * noise_w:
+        since = state.off_band_after(error, grid.measured_at, False)
+        if since is None or grid.measured_at - since < s.noise_confirm_s:
+            text = (
+                f"grid {fmt_w(g)} within the Multi's low-power error ±{fmt_w(noise_w)}: confirming"
+            )
+            return seen.goal(None, [*notes, Reason(ReasonCode.TRACKING, text, g)])
     base = u_last
     if base is None or (fb is not None and abs(fb - base) > s.tracking_tolerance_w):
         if base is not None and fb is not None:
@@ -267,8 +318,8 @@ def _mode3_goal(
         return seen.goal(None, notes)
     u = base + error
     notes.append(Reason(ReasonCode.REGULATING, f"grid {fmt_w(g)}, target {fmt_w(band.aim_w)}", g))
-    if u_last is not None and target.max_increase_w is not None:
-        allowed = max(target.max_increase_w, g - band.ceil_w)
+    if u_last is not None and max_increase_w is not None:
+        allowed = max(max_increase_w, g - band.ceil_w)
         if u < u_last - allowed:
             u = u_last - allowed
             notes.append(
@@ -280,7 +331,7 @@ def _mode3_goal(
 
 
 def _override_goal(
-    view: View, target: GridTargetSettings, gate: Gate, state: ActuationState, band: GridBand
+    view: View, nb: NoiseBand, gate: Gate, state: ActuationState, band: GridBand
 ) -> Goal:
     """hub4control closes the loop on our setpoint; we only aim it and trim a steady offset.
 
@@ -295,7 +346,7 @@ def _override_goal(
     notes: list[Reason] = [] if band.aim_reason is None else [band.aim_reason]
     window = Interval(band.floor_w, band.ceil_w, band.floor_reason, band.ceil_reason)
     error = band.aim_w - g
-    in_band = _in_band(target, band, g)
+    in_band = _in_band(nb, band, g)
     seen = _Seen(error, grid.measured_at, in_band is not None) if gate.new else _Seen()
     if not gate.open:
         return seen.goal(None, notes)
@@ -318,7 +369,7 @@ def _override_goal(
         since is not None
         and grid.measured_at - since >= s.effect_delay_s
         and state.last_error_w is not None
-        and abs(error - state.last_error_w) <= target.dead_band_w
+        and abs(error - state.last_error_w) <= nb.band_w
     )
     if not steady:
         notes.append(Reason(ReasonCode.TRACKING, f"grid {fmt_w(g)} off target: confirming", g))
@@ -369,10 +420,13 @@ class _Seen:
 
 def grid_goal(view: View, target: GridTargetSettings, gate: Gate, state: ActuationState) -> Goal:
     """The ``u`` the grid target wants now (``Goal(None)`` = hold); needs a fresh grid reading."""
+    assert view.grid is not None
+    aim = target_band(target, view.max_feed_in_w).aim_w
+    target, nb = noise_band(view, target, view.grid.total_w, aim)
     band = target_band(target, view.max_feed_in_w)
     if view.settings.method is EssMethod.MODE3:
-        return _mode3_goal(view, target, gate, state, band)
-    return _override_goal(view, target, gate, state, band)
+        return _mode3_goal(view, nb, gate, state, band, target.max_increase_w)
+    return _override_goal(view, nb, gate, state, band)
 
 
 def needs(settings: ActuatorSettings) -> tuple[str, ...]:

@@ -113,6 +113,8 @@ class EssInputs:
     ``max_feed_in_w`` is ESS MaxFeedInPower (W >= 0, ``None`` = no limit, -1 accepted as none).
     ``setpoint_w`` is the setpoint in force as read back (per phase in mode 3, a 1-tuple for the
     grid setpoint); it seeds the core when its state holds no command yet (start-up).
+    ``acin_producers_w`` is what known producers on AC-in make now (W >= 0, e.g. AC-coupled PV
+    not limited by us; ``None`` = unknown): mode 3 feeds its changes forward.
     """
 
     grid: GridSample | None = None
@@ -120,6 +122,7 @@ class EssInputs:
     multi: MultiSample | None = None
     max_feed_in_w: float | None = None
     setpoint_w: tuple[float, ...] | None = None
+    acin_producers_w: float | None = None
 
     def __post_init__(self) -> None:
         """Validate; normalise ``max_feed_in_w`` -1 to ``None`` (ValueError on other negatives)."""
@@ -131,3 +134,5 @@ class EssInputs:
                 raise ValueError(f"max_feed_in_w = {self.max_feed_in_w}: expected >= 0 or -1")
         if self.setpoint_w is not None:
             check_phases("setpoint_w", self.setpoint_w)
+        if self.acin_producers_w is not None:
+            check_finite("acin_producers_w", self.acin_producers_w)

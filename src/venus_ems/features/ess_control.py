@@ -23,6 +23,11 @@ back to passthrough are reported.
 Runtime tunables (localsettings ``/Settings/VenusEms/EssControl/*``, MQTT
 ``<prefix>/ess_control/set/<name>``): ``mode``, ``grid_target``, ``target_w``, ``export_cap_w``,
 ``import_cap_w``, ``soc_target_pct``, ``inverter_power_w``, ``battery_current_a``.
+
+With ``curtail_pv`` (default on) and the grid-target mode, AC-coupled PV inverters
+(``com.victronenergy.pvinverter`` with ``/Ac/PowerLimit``) are limited when the battery and
+the Multi cannot absorb their export (:mod:`.ess_pv`), in both methods; the limit is
+released as soon as they can, and on stop, crash or stale readings (safe state).
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from ..venus import Subscription
 from ..venus.names import SYSTEM, VEBUS
 from .claims import CommandHolder
 from .ess_inputs import InputTracker, ess_guard, phase_count
+from .ess_pv import PvCurtailment, acin_pv_w
 from .ess_tunables import Tunable, Tunables, TunableValue, shielded_stop
 
 if TYPE_CHECKING:
@@ -118,6 +124,8 @@ def ess_settings(
             release_when_safe=config.safe_setpoint_w is None,
             soc_hysteresis_pct=hyst,
             per_phase_balancing=config.per_phase,
+            low_power_error_w=config.multi_error_w,
+            meter_noise_w=config.meter_noise_w,
         ),
         grid_target=GridTargetSettings(
             kind=kind,
@@ -156,6 +164,7 @@ class EssControl:
         self._notes: dict[str, str] = {}
         self._reaim = False
         self._shift_w = 0.0
+        self.pv = PvCurtailment(self.name, config.pv_limit_refresh_s, 2.0 * config.stale_input_s)
 
     def _validate(self, values: dict[str, TunableValue]) -> EssSettings:
         return ess_settings(self.config, values, self.phases)
@@ -169,6 +178,7 @@ class EssControl:
         self.state = EssState()
         self.holder.reset()
         self.watch = mode3_watch.PassthroughState()
+        self.pv.release()
 
     # ----------------------------------------------------------------- output
 
@@ -224,6 +234,8 @@ class EssControl:
             ctx.report("holding off", [guard.hold])
             return
         inputs = tracker.inputs(ctx.monitor, self.phases, self.method)
+        if self.pv.state.limit_w is None:  # AC-in PV we do not limit: fed forward (mode 3)
+            inputs = replace(inputs, acin_producers_w=acin_pv_w(ctx.monitor))
         settings, shift_reasons = self._shifted(ctx, now)
         if self._reaim:  # a new target from the user: aim at it now, not by trims
             self._reaim = False
@@ -239,6 +251,12 @@ class EssControl:
         self.holder.apply(act, decision.commands)
         self._note(ctx, "safe", safe_note(decision.reasons))
         reasons = [*tracker.rejected, *shift_reasons, *(r.text for r in decision.reasons)]
+        if self.config.curtail_pv and settings.mode is EssMode.GRID_TARGET:
+            limited = self.pv.step(ctx, inputs, settings, now)
+            if limited is not None:
+                reasons.append(limited)
+        else:
+            self.pv.release()
         if self.method is EssMethod.MODE3:
             reasons.extend(self._mode3_health(ctx, act, inputs.multi, now))
         ctx.report(self._describe(), reasons)

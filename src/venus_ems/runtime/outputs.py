@@ -32,14 +32,18 @@ __all__ = [
     "MODE3_TIMEOUT_S",
     "DbusPathWriter",
     "PhaseSetpointWriter",
+    "PvLimitWriter",
     "SwitchWriter",
     "active_vebus",
     "grid_setpoint_actuator",
     "phase_setpoints_actuator",
+    "pv_limit_actuator",
     "switch_actuator",
     "writer_from_spec",
 ]
 
+PV_LIMIT_TIMEOUT_S = 60.0
+"""dbus-fronius puts ``/Ac/PowerLimit`` back to MaxPower when not rewritten for this long."""
 MODE3_TIMEOUT_S = 60.0
 """The Multi drops a mode-3 setpoint not renewed for this long (venus-dbus.md §7.4)."""
 HUB4_REFRESH_S = 5.0
@@ -195,6 +199,20 @@ class PhaseSetpointWriter:
         self._monitor.on_service(on_service)
 
 
+class PvLimitWriter(DbusPathWriter):
+    """``/Ac/PowerLimit`` (W) of one PV inverter service; it falls back by itself after 60 s."""
+
+    device_timeout_s: float | None = PV_LIMIT_TIMEOUT_S
+
+    def __init__(self, monitor: Monitor, service: str) -> None:
+        """``service``: a ``com.victronenergy.pvinverter.*`` name."""
+        super().__init__(monitor, service, "/Ac/PowerLimit")
+
+    def spec(self) -> dict[str, Any] | None:
+        """How to rebuild this writer."""
+        return {"kind": "pvlimit", "service": self._service, "path": self._path}
+
+
 def writer_from_spec(
     monitor: Monitor, spec: dict[str, Any]
 ) -> DbusPathWriter | PhaseSetpointWriter | None:
@@ -203,6 +221,8 @@ def writer_from_spec(
     if kind == "mode3":
         return PhaseSetpointWriter(monitor)
     service, path = spec.get("service"), spec.get("path")
+    if kind == "pvlimit" and isinstance(service, str):
+        return PvLimitWriter(monitor, service)
     if kind == "dbus" and isinstance(service, str) and isinstance(path, str):
         return DbusPathWriter(monitor, service, path)
     return None
@@ -274,3 +294,24 @@ def switch_actuator(
 ) -> Actuator[bool]:
     """Relay ``channel`` of ``switch`` as an on/off output whose safe state is off."""
     return Actuator(name, SwitchWriter(switch, channel), safe_value=False, clock=clock, **kw)
+
+
+def pv_limit_actuator(
+    monitor: Monitor,
+    clock: Clock,
+    service: str,
+    *,
+    max_w: float,
+    refresh_s: float = 20.0,
+    **kw: Any,
+) -> Actuator[float]:
+    """``/Ac/PowerLimit`` of ``service`` (W); safe = ``max_w`` (its MaxPower: limit released).
+
+    Rewritten every ``refresh_s`` (< 60 s) while claimed so the inverter driver keeps it; a
+    released limit is written once (the driver would fall back to MaxPower anyway).
+    """
+    if not 0 < refresh_s < PV_LIMIT_TIMEOUT_S:
+        raise ValueError(f"PV limits must be renewed within {PV_LIMIT_TIMEOUT_S:g} s")
+    name = f"ess.pv_limit.{service.rsplit('.', 1)[-1]}"
+    writer = PvLimitWriter(monitor, service)
+    return Actuator(name, writer, safe_value=float(max_w), clock=clock, refresh_s=refresh_s, **kw)

@@ -42,6 +42,10 @@ class EssControlConfig(FeatureTable):
     inverter_power_w: float = Field(default=0.0, ge=-_MAX_W, le=_MAX_W)
     battery_current_a: float = Field(default=0.0, ge=-10_000.0, le=10_000.0)
     min_mode_switch_s: float = Field(default=30.0, ge=0.0, le=3600.0)
+    multi_error_w: float = Field(default=100.0, ge=0.0, le=1000.0)
+    meter_noise_w: float = Field(default=5.0, ge=0.0, le=1000.0)
+    curtail_pv: bool = True
+    pv_limit_refresh_s: float = Field(default=20.0, ge=1.0, le=50.0)
 
     @model_validator(mode="after")
     def _consistent(self) -> EssControlConfig:

@@ -106,6 +106,9 @@ class Config(StrictModel):
         micro, ess = self.micro_inverter_control, self.ess_control
         if not (micro.enabled and ess.enabled and ess.mode == "grid_target"):
             return
+        # The checked band must be the band in force: no widening by the low-power model.
+        object.__setattr__(ess, "multi_error_w", 0.0)
+        object.__setattr__(ess, "meter_noise_w", 0.0)
         cap = {"export_cap": ess.export_cap_w, "import_cap": ess.import_cap_w}.get(ess.grid_target)
         aim = ess_aim_w(ess.grid_target, ess.target_w, cap, ess.dead_band_w)
         if not separated(aim, ess.dead_band_w, micro.low_edge_w, micro.ess_margin_w):

@@ -208,12 +208,14 @@ class Site(SiteWrites):
         # /Dc/System/Power, the sum of the dcsystem services); a bare site counts the inverters
         credit = micro_dc if self.dc_system_w is None else max(self.dc_system_w, 0.0)
         room = min(self._charge_limit_w(), bat.hard_charge_w(dt)) + credit
-        if multi_dc > room:
+        # DVCC gives the solar chargers priority: the Multi charges only with what they leave.
+        multi_room = room if island else max(room - mppt_pot, 0.0)
+        if multi_dc > multi_room:
             if island:
                 self._island_curtail(multi_dc - room, dt)
                 m.island(self._acout_net())
             else:
-                m.clamp_dc(room + idle_dc)
+                m.clamp_dc(multi_room + idle_dc)
             multi_dc = m.dc_total() - idle_dc
         mppt_out = max(min(mppt_pot, room - multi_dc), 0.0)
         batt = mppt_out + multi_dc - micro_dc

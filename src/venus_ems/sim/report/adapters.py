@@ -48,7 +48,8 @@ class Plan:
 def _ess(cfg: Any, site: Site, out: Plan) -> None:
     assert isinstance(cfg, EssControlConfig)
     settings = ess_settings(cfg, {t.name: t.default for t in ess_tunables(cfg)}, site.phases)
-    out.controllers.append(CoreController("ess_control", settings, EFFECT_DELAY_S))
+    curtail = cfg.curtail_pv and settings.mode is EssMode.GRID_TARGET
+    out.controllers.append(CoreController("ess_control", settings, EFFECT_DELAY_S, curtail=curtail))
     if settings.mode is EssMode.GRID_TARGET:
         feed = site.ess.settings.max_feed_in_power_w
         out.aim_w = target_band(settings.grid_target, feed if feed >= 0 else None).aim_w

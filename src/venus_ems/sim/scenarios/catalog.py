@@ -268,6 +268,23 @@ _SCENARIOS = {
             sources=(_UCI, _SERF),
         ),
         Scenario(
+            name="ac-coupled-clouds",
+            description=(
+                "Broken clouds on a nearly full battery: 40 % of the PV AC-coupled on AC-in "
+                "(a 3 kW Fronius-like inverter with /Ac/PowerLimit), 60 % on MPPTs"
+            ),
+            load_file="load_uci_2007-06-25.csv",
+            pv_file="pv_serf_east_2022-03-18.csv",
+            pv_dc_share=0.6,
+            site=SiteParams(
+                battery=BatteryParams(initial_soc=70.0),
+                multi=_THREE_PHASE,
+                pv_inverter=PvInverterParams(rated_power_w=3000.0, phase=0, position=AC_IN),
+                seed=6,
+            ),
+            sources=(_UCI, _SERF),
+        ),
+        Scenario(
             name="winter",
             description="December day with little sun, single-phase site, small battery",
             load_file="load_uci_2009-02-12.csv",

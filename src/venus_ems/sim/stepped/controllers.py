@@ -2,13 +2,13 @@
 
 They act through the delay line (``dead_time_s`` between a command and its effect) and see what
 a GX shows: the grid meter's view (1 Hz, noise, quantisation), battery and Multi readings. The
-benchmark's references (naive baseline, oracle) are in ``bench/control_refs.py``.
+benchmark's references (stock ESS, seed B, the look-ahead bound) are in ``bench/control_refs.py``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ...control import (
     BatterySample,
@@ -26,8 +26,10 @@ from ...control import (
     SetPhaseSetpoints,
     limiter_output,
     modes,
+    pv_curtail,
 )
-from ..physics import Site
+from ...control.grid_target import target_band
+from ..physics import AC_IN, Site
 from .harness import Delayed
 
 __all__ = [
@@ -151,17 +153,30 @@ class _Sender:
 
 
 class CoreController:
-    """Our ESS core (``control.modes``) as the feature runs it, on the GX's readings."""
+    """Our ESS core (``control.modes``) as the feature runs it, on the GX's readings.
+
+    With ``curtail`` and an AC PV inverter on the site, the PV curtailment core
+    (``control.pv_curtail``) runs beside it on the same readings, its limit renewed every
+    ``pv_refresh_s`` like the feature's actuator does.
+    """
 
     every_step = False
 
-    def __init__(self, name: str, settings: EssSettings, dead_time_s: float) -> None:
+    def __init__(
+        self, name: str, settings: EssSettings, dead_time_s: float, *, curtail: bool = True
+    ) -> None:
         """The core with the feature's settings; commands take effect ``dead_time_s`` later."""
         self.name = name
         self.settings = settings
         self.state = EssState()
         mode3 = settings.actuator.method is EssMethod.MODE3
         self.sender = _Sender(dead_time_s, mode3)
+        self.curtail = curtail
+        self.pv_state = pv_curtail.CurtailState()
+        self.pv_refresh_s = 20.0
+        self.pv_writes = 0
+        self._pv_sent_at = -1e18
+        self._pv_limit: float | None = None
 
     def setup(self, site: Site) -> None:
         """Put the GX in the ESS mode the method needs (the user's job on a real GX)."""
@@ -169,9 +184,54 @@ class CoreController:
 
     def __call__(self, site: Site, t: float) -> list[Delayed]:
         """Decide on the GX's readings at ``t``."""
-        d = modes.decide(site_inputs(site, t), self.state, self.settings, t)
+        inputs = site_inputs(site, t)
+        inv = site.pv_inverter
+        if inv is not None and inv.params.position == AC_IN and self._pv_limit is None:
+            inputs = replace(inputs, acin_producers_w=inv.power_w)  # pvinverter /Ac/Power
+        d = modes.decide(inputs, self.state, self.settings, t)
         self.state = d.next_state
-        return self.sender.send(d.commands, t)
+        out = self.sender.send(d.commands, t)
+        if self.curtail and site.pv_inverter is not None:
+            out.extend(self._curtail(site, inputs, t))
+        return out
+
+    def _curtail(self, site: Site, inputs: EssInputs, t: float) -> list[Delayed]:
+        inv = site.pv_inverter
+        assert inv is not None
+        grid = inputs.grid
+        a = self.settings.actuator
+        gt = self.settings.grid_target
+        aim = target_band(gt, inputs.max_feed_in_w).aim_w
+        band = max(gt.dead_band_w, 50.0)
+        cs = pv_curtail.CurtailSettings(aim, band, a.dead_time_s + 3.0, a.stale_after_s)
+        bat = inputs.battery
+        charge = None
+        if bat is not None and bat.ccl_a is not None and bat.voltage_v is not None:
+            charge = bat.ccl_a * bat.voltage_v if bat.allow_charge is not False else 0.0
+        conv = sum(site.acin_w) - sum(site.acout_w)
+        room = pv_curtail.charge_room_w(
+            charge,
+            None if bat is None else bat.power_w,
+            conv,
+            a.phases * a.charger_max_w,
+            a.efficiency,
+        )
+        x = pv_curtail.CurtailInputs(
+            None if grid is None else grid.total_w,
+            None if grid is None else grid.measured_at,
+            inv.power_w,
+            inv.params.rated_power_w,
+            room,
+        )
+        d = pv_curtail.decide(x, self.pv_state, cs, t)
+        self.pv_state = d.next_state
+        due = d.limit_w is not None and t - self._pv_sent_at >= self.pv_refresh_s
+        if d.limit_w == self._pv_limit and not due:
+            return []
+        self._pv_limit, self._pv_sent_at = d.limit_w, t
+        self.pv_writes += 1
+        value = d.limit_w
+        return [Delayed(self.sender.dead_time_s, lambda s: s.set_pv_inverter_limit(value))]
 
 
 class LimiterController:

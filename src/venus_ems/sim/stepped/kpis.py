@@ -1,6 +1,9 @@
 """Control-quality KPIs, computed from the true site state after every step.
 
-* exported / imported Wh: the true grid total (net over phases), + = import;
+* exported / imported Wh: the true grid total (net over phases), + = import; per phase too
+  (``export_phase_wh``: what each phase's own meter would count);
+* curtailed PV Wh: AC PV the inverter could have made but did not (limits), DC PV the MPPTs
+  left on the array (the battery full, DVCC);
 * avoidable import Wh: import above the aim that the battery and the Multi could have covered
   at that instant (DCL, SoC floor, inverter rating, DC PV all allowed for);
 * mean |grid - aim| and seconds outside ±``band_w``: over the seconds where the aim was
@@ -47,6 +50,10 @@ class GridKpis:
     beyond_dvcc_wh: float = 0.0
     settle_times: list[float] = field(default_factory=list)
     floor: FloorLatch = field(default_factory=FloorLatch)
+    export_phase_wh: list[float] = field(default_factory=list)
+    import_phase_wh: list[float] = field(default_factory=list)
+    curtailed_ac_wh: float = 0.0
+    curtailed_dc_wh: float = 0.0
     _prev_net: float | None = None
     _event_at: float | None = None
     _inside_since: float | None = None
@@ -56,6 +63,7 @@ class GridKpis:
         conv = sum(site.multi.conv_w)
         t = site.time
         self.seconds += dt
+        self._phases_and_pv(site, dt)
         if g < 0:
             self.export_wh -= g * dt / _H
         else:
@@ -72,6 +80,29 @@ class GridKpis:
             if abs(e) > self.band_w:
                 self.outside_band_s += dt
         self._settle(t, g - conv, e, reachable)
+
+    def _phases_and_pv(self, site: Site, dt: float) -> None:
+        """Per-phase export/import, and PV that was there but not produced (AC limit, MPPT)."""
+        if not self.export_phase_wh:
+            self.export_phase_wh = [0.0] * site.phases
+            self.import_phase_wh = [0.0] * site.phases
+        for i, w in enumerate(site.grid_w):
+            if w < 0:
+                self.export_phase_wh[i] -= w * dt / _H
+            else:
+                self.import_phase_wh[i] += w * dt / _H
+        inv = site.pv_inverter
+        if inv is not None:
+            could = min(inv.available_w, inv.params.rated_power_w)
+            self.curtailed_ac_wh += max(could - inv.power_w, 0.0) * dt / _H
+        sc = site.solar
+        if sc is not None:
+            self.curtailed_dc_wh += max(sc.available_w - sc.pv_power_w, 0.0) * dt / _H
+
+    @property
+    def curtailed_wh(self) -> float:
+        """PV energy Wh not produced (AC inverter limits and MPPT curtailment)."""
+        return self.curtailed_ac_wh + self.curtailed_dc_wh
 
     def _limits(self, site: Site, dt: float) -> None:
         """Energy the Multi moved against the ESS rules: below the floor, beyond DVCC's share."""
