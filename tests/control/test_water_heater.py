@@ -98,6 +98,18 @@ def test_table_cloud_goes_down_after_the_down_delay_and_up_after_interval():
     assert lv[up] == 2500.0
 
 
+def test_a_discharging_battery_is_no_surplus():
+    """An ESS holding the grid at 0 W feeds the heater from the battery: that is a deficit."""
+    st0 = HeaterState(level_w=1500.0, switched_at=0.0)
+    inp = HeaterInputs("auto", 40.0, grid_w=0.0, grid_at=100.0, draw_w=1500.0, battery_w=-1500.0)
+    d = decide(inp, st0, S, 100.0)
+    assert d.reason == "surplus 0 W"
+    d = decide(inp, d.next_state, S, 100.0 + S.down_delay_s)
+    assert d.level_w == 0.0
+    charging = HeaterInputs("auto", 40.0, grid_w=0.0, grid_at=200.0, draw_w=1500.0, battery_w=900)
+    assert decide(charging, st0, S, 200.0).level_w == 1500.0
+
+
 def test_short_dips_within_the_down_delay_keep_the_step():
     profile = [2700.0] * 100 + ([2700.0] * 20 + [1000.0] * 5) * 20
     log = Plant(profile).run()

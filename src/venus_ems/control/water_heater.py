@@ -15,7 +15,9 @@ Here, every call of :func:`decide`:
    the daily window heat at ``on_w`` from whatever source until it does.
 5. **Auto** with a grant from the surplus distributor: the highest step <= the grant.
    **Auto** standalone: surplus = export + our own present draw (what would be exported with
-   the heater off), so the heater does not see its own load as a missing surplus. A higher
+   the heater off) - what the battery discharges (an ESS holding the grid at 0 W would feed
+   the heater from the battery), so the heater does not see its own load as a missing surplus
+   and does not empty the battery. A higher
    step needs ``surplus - margin_w`` to cover it continuously for ``up_delay_s``, and no
    switch for ``min_switch_interval_s``; the present step is kept while the surplus covers it
    (a ``margin_w`` band of hysteresis) and left after ``down_delay_s`` of import (short:
@@ -103,6 +105,7 @@ class HeaterSettings:
 class HeaterInputs:
     """One moment: mode, grid (W, + import) with when it was measured, draw, tank, grant.
 
+    ``battery_w`` is the battery's power (+ charging, None unknown: no discharge assumed);
     ``grant_w`` is the distributor's allowance (None: standalone); ``forced`` the device's
     FORCE ON switch; ``boost`` a boost that has not ended yet; ``day`` an ordinal of the local
     date and ``time_of_day_s`` seconds since local midnight.
@@ -113,6 +116,7 @@ class HeaterInputs:
     grid_w: float | None = None
     grid_at: float | None = None
     draw_w: float | None = None
+    battery_w: float | None = None
     grant_w: float | None = None
     forced: bool = False
     boost: bool = False
@@ -244,7 +248,8 @@ def _standalone(inp: HeaterInputs, state: HeaterState, s: HeaterSettings, now: f
         why = f"grid reading {age:.0f} s old (stale): off"
         return HeaterStep(0.0, why, "off", _to(state, 0.0, now))
     draw = inp.draw_w if inp.draw_w is not None and math.isfinite(inp.draw_w) else level
-    surplus = draw - inp.grid_w
+    battery = inp.battery_w if inp.battery_w is not None and math.isfinite(inp.battery_w) else 0.0
+    surplus = draw - inp.grid_w - max(-battery, 0.0)
     keep = HeaterStep(level, f"surplus {surplus:.0f} W", "surplus" if level else "off", state)
     if state.switched_at is not None and now - state.switched_at < s.settle_s:
         return keep
@@ -259,7 +264,7 @@ def _standalone(inp: HeaterInputs, state: HeaterState, s: HeaterSettings, now: f
             why = f"surplus {surplus:.0f} W covers {up_to:.0f} W for {now - since:.0f} s"
             return HeaterStep(up_to, why, "surplus", _to(state, up_to, now))
         return replace(keep, next_state=state)
-    if surplus >= level:
+    if surplus >= level or level == 0.0:
         return replace(keep, next_state=replace(state, up_since=None, down_since=None))
     since = state.down_since if state.down_since is not None else now
     state = replace(state, down_since=since, up_since=None)

@@ -17,6 +17,7 @@ from .guard import SettingsGuardConfig
 from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .micro import MicroInverterControlConfig
 from .secrets import Secret
+from .water_heater import WaterHeaterConfig
 from .web import WebConfig
 
 __all__ = ["SCHEMA_VERSION", "Config"]
@@ -40,6 +41,7 @@ class Config(StrictModel):
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
     micro_inverter_control: MicroInverterControlConfig = MicroInverterControlConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
+    water_heater: WaterHeaterConfig = WaterHeaterConfig()
     web: WebConfig = WebConfig()
 
     @classmethod
