@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
-from .base import DeviceInstance, FeatureTable, Phase, _check_host
+from .base import DeviceInstance, FeatureTable, Items, Phase, _check_host
 
 __all__ = ["WaterHeaterConfig", "parse_window"]
 
@@ -69,7 +69,7 @@ class WaterHeaterConfig(FeatureTable):
     poll_interval_s: float = Field(default=2.0, ge=0.5, le=30.0)
     keepalive_s: float = Field(default=60.0, ge=5.0, le=WATCHDOG_S / 2)
     mode: Literal["off", "auto", "on"] = "auto"
-    steps_w: tuple[Step, ...] | None = None
+    steps_w: Annotated[Items[Step], Field(max_length=16)] | None = None
     on_w: float | None = Field(default=None, ge=0.0, le=50_000.0)
     margin_w: float = Field(default=100.0, ge=0.0, le=5000.0)
     up_delay_s: float = Field(default=30.0, ge=0.0, le=3600.0)
