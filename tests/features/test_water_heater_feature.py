@@ -107,6 +107,19 @@ async def test_bad_replies_switch_off_and_publish_invalid(bus_address, tmp_path,
         await s.until(lambda: s.rod_w > 0, 60)  # and it comes back
 
 
+async def test_an_expired_watchdog_is_reported_and_the_step_written_again(bus_address, tmp_path):
+    async with heater_site(bus_address, tmp_path, transport="rtu") as s:
+        await s.until(lambda: s.rod_w > 0, 30)
+        step = s.rod_w
+        await s.sim.heater.set_fault("watchdog")  # tripped, and heartbeats no longer latch
+        assert s.rod_w == 0.0
+        await s.until(lambda: s.load("/ErrorCode") == 3, 40)  # read back, written, refused
+        assert "commanded" in s.load("/StateText") or "commanded" in str(s.status("Reasons"))
+        await s.sim.heater.set_fault("ok")
+        await s.until(lambda: s.rod_w == step, 30)  # written again (the retry)
+        await s.until(lambda: s.load("/ErrorCode") == 0, 20)
+
+
 async def test_sensor_error_and_force_on(bus_address, tmp_path):
     async with heater_site(bus_address, tmp_path) as s:
         await s.until(lambda: s.rod_w > 0, 30)

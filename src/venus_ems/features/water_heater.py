@@ -209,7 +209,15 @@ class WaterHeater:
             state = STATES["fault"]
         else:
             state = STATES[d.source] if d.level_w else STATES["off"]
-        error = 1 if reading is None else 2 if reading.temperature_c is None else 0
+        error = (
+            1
+            if reading is None
+            else 2
+            if reading.temperature_c is None
+            else 3
+            if writer.write_error is not None
+            else 0
+        )
         switches = c.published("switches")
         services.publish(
             {
@@ -231,7 +239,8 @@ class WaterHeater:
 
     def _report(self, ctx: FeatureContext, d: HeaterStep, writer: StepWriter) -> None:
         self._note(ctx, "device", writer.error)
-        reasons = [d.reason] + ([writer.error] if writer.error else [])
+        self._note(ctx, "step", writer.write_error)
+        reasons = [d.reason, *(e for e in (writer.error, writer.write_error) if e)]
         ctx.report(f"{self.memory.mode}: {d.level_w:.0f} W", [r[:200] for r in reasons])
 
     def _note(self, ctx: FeatureContext, key: str, text: str | None) -> None:

@@ -8,7 +8,8 @@
   3 target reached, 4 fault) with ``/StateText``, ``/Temperature``, ``/TargetTemperature``,
   ``/MaxTemperature`` (°C), ``/Step`` and ``/Steps`` (W: the S2 OMBC operation modes of a
   resource manager attached to this service), ``/History/Switches``, ``/History/SurplusEnergy``
-  and ``/History/GridEnergy`` (kWh), ``/ErrorCode`` (0 ok, 1 device unreachable, 2 sensor).
+  and ``/History/GridEnergy`` (kWh), ``/ErrorCode`` (0 ok, 1 device unreachable, 2 sensor,
+  3 step not confirmed).
 * ``com.victronenergy.temperature.venusems_water_heater``: ``/Temperature`` (°C),
   ``/TemperatureType`` 5 (water heater), ``/Status`` 0 ok or 4 unknown.
 

@@ -61,6 +61,9 @@ class StepWriter:
         self._lock = anyio.Lock()
         self.reading: LoadReading | None = None
         self.error: str | None = None
+        """Why the last read failed (None: it worked)."""
+        self.write_error: str | None = None
+        """Why the last step write failed or was not confirmed (None: it worked)."""
         self._notify: Callable[[], None] | None = None
 
     @property
@@ -98,17 +101,24 @@ class StepWriter:
                 self.device_timeout_s = device.watchdog_s
         return self._device
 
-    async def _do(self, op: Callable[[SteppedLoad], Any]) -> LoadReading:
+    async def _do(self, op: Callable[[SteppedLoad], Any], *, writing: bool) -> LoadReading:
         async with self._lock:
             try:
                 device = await self._open()
                 reading: LoadReading = await op(device)
             except DeviceError as err:
-                self.error = str(err)
+                if writing:
+                    self.write_error = str(err)
+                else:
+                    self.error = str(err)
                 if isinstance(err, DeviceConnectionError):
                     self._drop()
                 raise
-            self.reading, self.error = reading, None
+            self.reading = reading
+            if writing:
+                self.write_error = None
+            else:
+                self.error = None
         if self._notify is not None:
             self._notify()
         return reading
@@ -120,11 +130,11 @@ class StepWriter:
 
     async def write(self, value: float) -> None:
         """Run at step ``value`` W, confirmed; DeviceError (retried by the actuator)."""
-        await self._do(lambda d: d.set_step(float(value)))
+        await self._do(lambda d: d.set_step(float(value)), writing=True)
 
     async def poll(self) -> LoadReading:
         """Read the device now (temperature, power, mode); DeviceError when it fails."""
-        return await self._do(lambda d: d.read())
+        return await self._do(lambda d: d.read(), writing=False)
 
     def read_cached(self) -> Readback:
         """The last reading's power (UNKNOWN while FORCE ON or unknown); owner = the device."""
@@ -166,5 +176,5 @@ def step_actuator(name: str, writer: StepWriter, clock: Clock, **kw: Any) -> Act
     kw.setdefault("write_timeout_s", 4 * writer.conn.timeout_s + 2.0)
     kw.setdefault("shutdown_timeout_s", 4 * writer.conn.timeout_s + 2.0)
     kw.setdefault("retry_s", 5.0)
-    kw.setdefault("readback_s", 30.0)
+    kw.setdefault("readback_s", 10.0)
     return Actuator(name, writer, safe_value=0.0, clock=clock, **kw)
