@@ -173,5 +173,30 @@ async def test_a_grant_of_the_surplus_distributor_is_followed(bus_address, tmp_p
         await s.until(lambda: s.rod_w == 1500.0, 5)
         await s.run(3)
         assert seat.draw_w == 1500.0  # reported back to the board
+        assert seat.ready
+        s.tank.temperature_c = 61.0  # target reached: it would take nothing now
+        await s.until(lambda: s.rod_w == 0.0, 5)
+        assert not seat.ready
+        s.tank.temperature_c = 50.0
+        await s.until(lambda: s.rod_w == 1500.0, 5)
+        board.grant("water_heater", 1700.0, s.clock.monotonic())
         board.deactivate("surplus")  # standalone: the battery feeding it is no surplus
         await s.until(lambda: s.rod_w == 0.0, 20)
+
+
+async def test_counters_and_the_gui_mode_survive_a_restart(bus_address, tmp_path):
+    async with heater_site(bus_address, tmp_path) as s:
+        await s.until(lambda: s.rod_w > 0, 30)
+        await s.run(30)
+        energy, switches = s.load("/Ac/Energy/Forward"), s.load("/History/Switches")
+        assert energy > 0
+        assert switches == 1
+        assert await s.mon.set_value(ACLOAD, "/Mode", 2) == 0
+        await s.run(2)
+    saved = json.loads((tmp_path / "state" / "water_heater_counters.json").read_text())
+    assert saved["counters"]["energy"] >= energy
+    async with heater_site(bus_address, tmp_path) as s:
+        await s.until(lambda: s.load("/Ac/Energy/Forward") is not None, 10)
+        assert s.load("/Ac/Energy/Forward") >= energy  # never back
+        assert s.load("/History/Switches") >= switches
+        assert s.load("/Mode") == 2  # the mode chosen on the GX

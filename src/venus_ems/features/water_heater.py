@@ -168,7 +168,16 @@ class WaterHeater:
         self.decision = decision
         act.claim(self.name, decision.level_w)
         draw = None if reading is None else reading.power_w
-        handle.report(draw, now, ready=reading is not None and reading.temperature_c is not None)
+        # ready: it would take surplus now (auto, below its target, temperature known, no switch)
+        ready = (
+            self.memory.mode == "auto"
+            and not decision.next_state.satisfied
+            and decision.source in ("off", "surplus", "grant")
+            and inputs.temperature_c is not None
+            and inputs.temperature_c < self.settings.max_c
+            and not inputs.forced
+        )
+        handle.report(draw, now, ready=ready)
         self._publish(services, decision, reading, writer)
         self._report(ctx, decision, writer)
 
