@@ -18,6 +18,7 @@ next start. Nothing is written in dry-run mode.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import anyio
 
@@ -86,11 +87,34 @@ async def _settle(
     if entry.bus_id is not None and entry.bus_id != ledger.bus_id:
         ledger.clear(name)
         return "void: written before the last reboot"
-    writer = writer_from_spec(monitor, entry.target)
+    writer: Any = writer_from_spec(monitor, entry.target)
+    if writer is None and entry.target.get("kind") == "stepped-load":
+        from .step_output import step_writer_from_spec  # noqa: PLC0415 - pymodbus only if used
+
+        writer = step_writer_from_spec(entry.target, clock)
     if writer is None:
         _LOG.warning("%s: output ledger entry with an unknown target %r", name, entry.target)
         ledger.clear(name)
         return "unknown target"
+    try:
+        return await _settle_with(writer, ledger, clock, entry, wait_s, write_timeout_s, dry_run)
+    finally:
+        close = getattr(writer, "aclose", None)
+        if close is not None:  # a device writer holding its own bus connection
+            await close()
+
+
+async def _settle_with(
+    writer: Any,
+    ledger: OutputLedger,
+    clock: Clock,
+    entry: LedgerEntry,
+    wait_s: float,
+    write_timeout_s: float,
+    dry_run: bool,
+) -> str:
+    """Settle ``entry`` through its rebuilt ``writer``."""
+    name = entry.name
     age = clock.now().timestamp() - entry.at
     timeout = writer.device_timeout_s
     if timeout is not None and age > timeout:

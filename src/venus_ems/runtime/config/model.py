@@ -18,6 +18,7 @@ from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
 from .micro import MicroInverterControlConfig
 from .secrets import Secret
 from .surplus import SurplusConfig
+from .water_heater import WaterHeaterConfig
 from .web import WebConfig
 
 __all__ = ["SCHEMA_VERSION", "Config"]
@@ -42,6 +43,7 @@ class Config(StrictModel):
     micro_inverter_control: MicroInverterControlConfig = MicroInverterControlConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
     surplus: SurplusConfig = SurplusConfig()
+    water_heater: WaterHeaterConfig = WaterHeaterConfig()
     web: WebConfig = WebConfig()
 
     @classmethod
