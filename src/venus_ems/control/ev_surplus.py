@@ -46,6 +46,11 @@ class ChargerCommand:
     amps: int
     phases: int | None = None
 
+    def __str__(self) -> str:
+        """``on 8 A x 3`` (for status and logs)."""
+        phases = "" if self.phases is None else f" x {self.phases}"
+        return f"{self.force} {self.amps} A{phases}"
+
 
 @dataclass(frozen=True)
 class SurplusSettings:

@@ -1,0 +1,105 @@
+"""[ev_charger] end to end: the emulated Wattpilot (real websocket) as com.victronenergy.evcharger
+on the simulated GX (real D-Bus): GUI writes, surplus charging, stale input, crash."""
+
+from __future__ import annotations
+
+import pytest
+from ev_support import EVCS, FAST, ev_site
+
+from venus_ems.features.ev_charger import EvChargerFeature
+from venus_ems.runtime.config import EvChargerConfig
+from venus_ems.venus import Identity, Service
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_manual_mode_follows_the_gui(bus_address, tmp_path):
+    async with ev_site(bus_address, tmp_path, ev='mode = "manual"\nmanual_current_a = 10\n') as s:
+        # the car is plugged in (10:00-13:30): AutoStart starts it at 10 A on 3 phases
+        await s.until(lambda: s.evcs("/Status") == 2)
+        await s.until(lambda: s.ev.enabled and s.ev.current_setpoint_a == 10)
+        assert s.evcs("/Mode") == 0
+        assert s.evcs("/StartStop") == 1
+        await s.until(lambda: abs((s.evcs("/Ac/Power") or 0) - s.ev.power_w) < 400)
+        assert s.evcs("/Session/Energy") is not None
+        assert s.evcs("/Position") == 0
+
+        assert await s.mon.set_value(EVCS, "/StartStop", 0) == 0
+        await s.until(lambda: not s.ev.enabled)
+        await s.until(lambda: s.evcs("/Status") == 1)
+        assert await s.mon.set_value(EVCS, "/SetCurrent", 8.0) == 0
+        assert await s.mon.set_value(EVCS, "/StartStop", 1) == 0
+        await s.until(lambda: s.ev.enabled and s.ev.current_setpoint_a == 8)
+
+        # bad writes are refused and change nothing
+        assert await s.mon.set_value(EVCS, "/SetCurrent", 99.0) != 0
+        assert await s.mon.set_value(EVCS, "/Mode", 7) != 0
+        assert await s.mon.set_value(EVCS, "/StartStop", "yes") != 0
+        assert s.evcs("/SetCurrent") == 8.0
+        assert s.evcs("/Mode") == 0
+        # /MaxCurrent caps: 7 A from the GUI
+        assert await s.mon.set_value(EVCS, "/MaxCurrent", 7.0) == 0
+        await s.until(lambda: s.ev.current_setpoint_a == 7)
+
+
+async def test_auto_mode_charges_from_surplus_and_pauses_on_a_lost_meter(bus_address, tmp_path):
+    ev = FAST + "battery_soc_pct = 0\nmax_phases = 1\n"  # the car before the battery, 1 phase
+    async with ev_site(bus_address, tmp_path, ev=ev) as s:
+        site = s.sim.gx.site
+        await s.until(lambda: s.evcs("/Mode") == 1)
+        await s.until(lambda: s.status("/Features/ev_charger/Decision") not in (None, ""))
+        decision = s.status("/Features/ev_charger/Decision")
+        reasons = s.status("/Features/ev_charger/Reasons")
+        assert "surplus" in reasons, (decision, reasons)
+        if decision.startswith("on"):
+            assert s.ev.enabled
+        site.set_meter_connected(False)  # systemcalc's grid values turn invalid
+        await s.until(lambda: not s.ev.enabled)
+        assert "grid reading stale or missing" in s.status("/Features/ev_charger/Reasons")
+        site.set_meter_connected(True)
+
+
+async def test_opportunity_loads_makes_surplus_charging_stand_down(bus_address, tmp_path):
+    ol = Service(
+        "com.victronenergy.opportunityloads",
+        identity=Identity("OL"),
+        device_instance=0,
+        address=bus_address,
+    )
+    async with ev_site(bus_address, tmp_path, ev=FAST + "battery_soc_pct = 0\n") as s, ol:
+        await s.until(
+            lambda: "Opportunity Loads" in (s.status("/Features/ev_charger/Reasons") or "")
+        )
+        await s.until(lambda: not s.ev.enabled)
+
+
+class Crashing(EvChargerFeature):
+    """Raises after some decisions: a bug inside the feature."""
+
+    steps = 0
+
+    async def step(self, ctx, act, tracker, dev) -> None:
+        type(self).steps += 1
+        if type(self).steps == 5:
+            raise RuntimeError("simulated bug")
+        await super().step(ctx, act, tracker, dev)
+
+
+async def test_a_crash_pauses_the_charger_until_the_feature_is_back(bus_address, tmp_path):
+    def features(sim):
+        wp = sim.wattpilot
+        cfg = EvChargerConfig(
+            enabled=True, host=wp.host, password=wp.password, mode="manual", manual_current_a=12
+        )
+        return [("ev_charger", Crashing(cfg))]
+
+    Crashing.steps = 0
+    async with ev_site(bus_address, tmp_path, features=features) as s:
+        wp = s.sim.wattpilot
+        await s.until(lambda: s.ev.enabled and s.ev.current_setpoint_a == 12)
+        before = len(wp.writes)
+        await s.until(lambda: Crashing.steps >= 8)
+        # the actuator's safe state (paused: frc 1) is written and acknowledged at once...
+        await s.until(lambda: ("frc", 1) in list(wp.writes)[before:])
+        # ...and the restarted feature (1 s later) charges again
+        await s.until(lambda: s.ev.enabled and list(wp.writes)[-1] == ("frc", 2), 30)
