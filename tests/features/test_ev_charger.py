@@ -3,6 +3,7 @@ on the simulated GX (real D-Bus): GUI writes, surplus charging, stale input, cra
 
 from __future__ import annotations
 
+import anyio
 import pytest
 from ev_support import EVCS, FAST, ev_site
 
@@ -103,3 +104,42 @@ async def test_a_crash_pauses_the_charger_until_the_feature_is_back(bus_address,
         await s.until(lambda: ("frc", 1) in list(wp.writes)[before:])
         # ...and the restarted feature (1 s later) charges again
         await s.until(lambda: s.ev.enabled and list(wp.writes)[-1] == ("frc", 2), 30)
+
+
+class Distributor:
+    """A stand-in for the [surplus] distributor: grants the charger a fixed allowance."""
+
+    name = "surplus"
+
+    def __init__(self, grant_w: float) -> None:
+        self.grant_w = grant_w
+
+    async def run(self, ctx, *, task_status) -> None:
+        ctx.consumers.activate(self.name)
+        task_status.started()
+        try:
+            while True:
+                for seat in ctx.consumers.consumers():
+                    ctx.consumers.grant(seat.spec.name, self.grant_w, ctx.clock.monotonic())
+                await anyio.sleep(1)
+        finally:
+            ctx.consumers.deactivate(self.name)
+
+
+async def test_auto_mode_follows_the_distributors_grant(bus_address, tmp_path):
+    def features(sim):
+        wp = sim.wattpilot
+        cfg = EvChargerConfig(
+            enabled=True,
+            host=wp.host,
+            password=wp.password,
+            start_delay_s=0,
+            min_on_off_s=0,
+            max_phases=1,
+        )
+        return [("surplus", Distributor(2100.0)), ("ev_charger", EvChargerFeature(cfg))]
+
+    async with ev_site(bus_address, tmp_path, features=features) as s:
+        # 2100 W granted on one phase: 9 A (2100 / 230 V = 9.1, rounded down)
+        await s.until(lambda: s.ev.enabled and s.ev.current_setpoint_a == 9, 30)
+        assert "granted 2100 W" in s.status("/Features/ev_charger/Reasons")
