@@ -15,14 +15,16 @@ EXTRA = (
 
 
 def battery_into_car_w(site) -> tuple[float, float]:
-    """(W of house battery going to the car, W the car draws) now: the battery serves the house
-    first (its deficit after PV), only the rest of its discharge reaches the car."""
+    """(W of house battery going to the car, W the car draws) now, on the AC side: the battery
+    serves the house first (its deficit after PV), only the rest of its discharge reaches the
+    car; DC power (MPPT output, battery) reaches AC through the Multi (efficiency 0.94)."""
     st = site.state()
+    eff = site.params.multi.efficiency
     pv = sum(st.pv_on_grid_w) + sum(st.pv_on_output_w)
     if st.solar_charger is not None:
-        pv += st.solar_charger.output_w
+        pv += st.solar_charger.output_w * eff
     house = sum(st.house_load_w)
-    discharge = max(-st.battery.power_w, 0.0)
+    discharge = max(-st.battery.power_w, 0.0) * eff
     car = st.ev_charger.power_w if st.ev_charger is not None else 0.0
     return min(max(discharge - max(house - pv, 0.0), 0.0), car), car
 
@@ -38,14 +40,14 @@ async def test_the_battery_does_not_feed_the_car(bus_address, tmp_path):
         )
         await s.until(lambda: battery_into_car_w(site)[0] < 600, 20)
         from_battery = car = 0.0
-        for _ in range(30):  # 15 s of real time
+        for _ in range(80):  # 40 s of real time
             b, c = battery_into_car_w(site)
             from_battery, car = from_battery + b, car + c
             await anyio.sleep(0.5)
         assert car > 0
         # without the shift the battery would give the car ~7 kW (PV covers ~4 of its 11 kW);
-        # what is left is ESS control settling and the Multi's own losses, paid by the battery
-        assert from_battery <= 0.05 * car, (from_battery, car)
+        # measured 0.8 % (ESS control's trims); the issue's target is 1 %
+        assert from_battery <= 0.015 * car, (from_battery, car)
 
         # the car stops: the request is released at once
         assert await s.mon.set_value(EVCS, "/StartStop", 0) == 0

@@ -2,7 +2,8 @@
 
 Every ``interval_s`` the car's draw (``/Ac/Power`` of the evcharger service: ours from
 ``[ev_charger]`` or any other), the AC consumption (``system /Ac/Consumption/Lx/Power``, the
-car included) and the PV (AC-coupled on grid, output and genset + DC PV) give the shift of
+car included) and the PV (AC-coupled on grid, output and genset + DC PV times the Multi's
+``inverter_efficiency``, what of it reaches the AC side) give the shift of
 :mod:`venus_ems.control.no_bat_to_ev`. It is asked of ESS control, the one writer of the grid
 target (``ctx.grid_requests``), valid for ``3 x interval_s`` and renewed every step; nothing
 is written here, so nothing persisted is written in a loop. It is released at once when the car
@@ -58,6 +59,8 @@ class NoBatteryToEv:
         cons = total_w(mon.get_float(SYSTEM, f"/Ac/Consumption/L{p}/Power") for p in _PHASES)
         ac_pv = [mon.get_float(SYSTEM, f"/Ac/{g}/L{p}/Power") for g in _PV_GROUPS for p in _PHASES]
         dc_pv = mon.get_float(SYSTEM, "/Dc/Pv/Power")
+        if dc_pv is not None:  # DC PV feeds the AC side through the Multi's inverter
+            dc_pv *= self.config.inverter_efficiency
         pv = total_w([*ac_pv, dc_pv])
         grid = total_w(mon.get_float(SYSTEM, f"/Ac/Grid/L{p}/Power") for p in _PHASES)
         # no PV at all is 0 W of PV, not unknown (systemcalc shows no PV paths then)

@@ -115,6 +115,8 @@ class NoBatteryToEvConfig(FeatureTable):
     interval_s: float = Field(default=2.0, ge=0.5, le=30.0)
     relay: int | None = Field(default=None, ge=0, le=8)
     """Active only while GX relay ``relay`` is on (es-ESS ``UseRelay``); None: always."""
+    inverter_efficiency: float = Field(default=0.94, ge=0.8, le=1.0)
+    """DC PV reaches AC loads through the Multi: this share of it (MultiPlus-II ~0.94)."""
 
 
 class ChargeCurrentReducerConfig(FeatureTable):
