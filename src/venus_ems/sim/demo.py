@@ -3,7 +3,9 @@
 The daemon runs with ``demo.toml`` (in this package), filled in with the emulators' addresses;
 the ``micro-inverters`` scenario uses ``demo_micro.toml`` instead (zero feed-in with the
 battery-fed micro-inverters behind the emulated OpenDTU; ESS control off, the Multi passes the
-grid through). Features this venus-ems does not have yet are left out with a note. One status
+grid through); ``ev-charging`` uses ``demo_ev.toml`` (``demo.toml`` plus the emulated
+Wattpilot as ``[ev_charger]`` and ``[no_battery_to_ev]``). Features this venus-ems does not
+have yet are left out with a note. One status
 line per second shows what the GX and venus-ems see.
 """
 
@@ -25,12 +27,17 @@ from .run import running_site, time_of_day
 
 __all__ = ["DEMO_CONFIGS", "demo_config", "run_demo"]
 
-DEMO_CONFIGS = {"micro-inverters": "demo_micro.toml"}
+DEMO_CONFIGS = {"micro-inverters": "demo_micro.toml", "ev-charging": "demo_ev.toml"}
 """Scenario -> the demo configuration it runs with (default ``demo.toml``)."""
 
 
 def demo_config(
-    shelly_host: str, opendtu_host: str = "", state_dir: str = "", *, scenario: str = ""
+    shelly_host: str,
+    opendtu_host: str = "",
+    state_dir: str = "",
+    *,
+    scenario: str = "",
+    wattpilot: tuple[str, str] = ("", ""),
 ) -> tuple[Config, list[str]]:
     """The demo's config (features this build lacks removed) and notes about what was removed."""
     name = DEMO_CONFIGS.get(scenario, "demo.toml")
@@ -39,6 +46,8 @@ def demo_config(
         template.replace("{shelly_host}", shelly_host)
         .replace("{opendtu_host}", opendtu_host)
         .replace("{state_dir}", state_dir)
+        .replace("{wattpilot_host}", wattpilot[0])
+        .replace("{wattpilot_password}", wattpilot[1])
     )
     config, _ = parse_config(text, source="demo.toml")
     missing = {name.partition(".")[0] for name in config.enabled_features()} - set(REGISTRY)
@@ -76,6 +85,7 @@ async def run_demo(
             f"127.0.0.1:{sim.opendtu.port}" if sim.opendtu else "",
             state_dir,
             scenario=scenario,
+            wattpilot=(sim.wattpilot.host, sim.wattpilot.password) if sim.wattpilot else ("", ""),
         )
         print(sim.describe())
         for note in notes:
