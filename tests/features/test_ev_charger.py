@@ -143,3 +143,15 @@ async def test_auto_mode_follows_the_distributors_grant(bus_address, tmp_path):
         # 2100 W granted on one phase: 9 A (2100 / 230 V = 9.1, rounded down)
         await s.until(lambda: s.ev.enabled and s.ev.current_setpoint_a == 9, 30)
         assert "granted 2100 W" in s.status("/Features/ev_charger/Reasons")
+
+
+async def test_a_silent_charger_is_shown_invalid_not_zero_and_recovers(bus_address, tmp_path):
+    async with ev_site(bus_address, tmp_path, ev='mode = "manual"\nstale_input_s = 6\n') as s:
+        await s.until(lambda: s.evcs("/Status") == 2)
+        await s.sim.wattpilot.set_fault("silent")  # the socket stays open, nothing comes
+        await s.until(lambda: s.evcs("/Connected") == 0, 20)
+        assert s.evcs("/Ac/Power") is None  # invalid, never 0 W
+        assert s.evcs("/Status") is None
+        assert s.status("/Features/ev_charger/Decision") == "charger unreachable: safe state"
+        await s.sim.wattpilot.set_fault("ok")
+        await s.until(lambda: s.evcs("/Connected") == 1 and s.evcs("/Status") == 2, 40)
