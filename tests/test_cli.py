@@ -65,6 +65,15 @@ def test_demo_shows_the_micro_inverters():
     assert "OpenDTU for the micro-inverters" in res.stdout
 
 
+def test_demo_shows_the_ev_charger():
+    res = run("demo", "--scenario", "ev-charging", "--start", "11:00", "--seconds", "6", timeout=90)
+    assert res.returncode == 0, res.stderr
+    lines = [line for line in res.stdout.splitlines() if re.match(r"\d\d:\d\d:\d\d \| PV", line)]
+    assert "ev_charger: " in lines[-1]
+    assert "no_battery_to_ev: " in lines[-1]
+    assert "Fronius Wattpilot" in res.stdout
+
+
 def test_run_refuses_a_bad_config_with_exit_2(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('schema_version = 1\n[general]\nlog_levle = "DEBUG"\n')

@@ -271,8 +271,15 @@ class EssControl:
         if not live:
             return self.settings, []
         gt = self.settings.grid_target
-        moved = replace(gt, target_w=gt.target_w + shift)
+        target = gt.target_w + shift
+        kind = gt.kind
+        if kind is GridTargetKind.ZERO_EXPORT and target < 0:
+            kind = GridTargetKind.FIXED  # a feature asked for export (charge-current reducer)
         reasons = [f"grid target {shift:+.0f} W for {r.owner}: {r.reason}" for r in live]
+        try:
+            moved = replace(gt, kind=kind, target_w=target)
+        except ValueError as err:  # a request the target kind cannot take: not applied
+            return self.settings, [*reasons, f"requests not applied: {err}"]
         return replace(self.settings, grid_target=moved), reasons
 
     def _mode3_health(

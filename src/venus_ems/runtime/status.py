@@ -13,6 +13,7 @@ JSON under ``<prefix>/features/<name>`` and ``<prefix>/outputs/<name>``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
@@ -36,7 +37,9 @@ _V = PathSpec("v")
 
 
 def _plain(value: Any) -> Any:
-    """A value for D-Bus and JSON: tuples as lists."""
+    """A value for D-Bus and JSON: tuples as lists, a dataclass command as its text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return str(value)
     return list(value) if isinstance(value, tuple) else value
 
 

@@ -4,8 +4,10 @@ The daemon runs with ``demo.toml`` (in this package), filled in with the emulato
 the ``micro-inverters`` scenario uses ``demo_micro.toml`` instead (zero feed-in with the
 battery-fed micro-inverters behind the emulated OpenDTU; ESS control off, the Multi passes the
 grid through), ``surplus-three`` ``demo_surplus.toml`` (the surplus distributor and three
-loads behind emulated Shellys). Features this venus-ems does not have yet are left out with a
-note. One status line per second shows what the GX and venus-ems see.
+loads behind emulated Shellys), ``ev-charging`` ``demo_ev.toml`` (``demo.toml`` plus the
+emulated Wattpilot as ``[ev_charger]`` and ``[no_battery_to_ev]``). Features this venus-ems
+does not have yet are left out with a note. One status line per second shows what the GX and
+venus-ems see.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ from .run import running_site, time_of_day
 
 __all__ = ["DEMO_CONFIGS", "demo_config", "run_demo"]
 
-DEMO_CONFIGS = {"micro-inverters": "demo_micro.toml", "surplus-three": "demo_surplus.toml"}
+DEMO_CONFIGS = {
+    "micro-inverters": "demo_micro.toml",
+    "surplus-three": "demo_surplus.toml",
+    "ev-charging": "demo_ev.toml",
+}
 """Scenario -> the demo configuration it runs with (default ``demo.toml``)."""
 
 
@@ -38,6 +44,7 @@ def demo_config(
     *,
     scenario: str = "",
     relay_hosts: Mapping[str, str] | None = None,
+    wattpilot: tuple[str, str] = ("", ""),
 ) -> tuple[Config, list[str]]:
     """The demo's config (features this build lacks removed) and notes about what was removed.
 
@@ -50,6 +57,8 @@ def demo_config(
         template.replace("{shelly_host}", shelly_host)
         .replace("{opendtu_host}", opendtu_host)
         .replace("{state_dir}", state_dir)
+        .replace("{wattpilot_host}", wattpilot[0])
+        .replace("{wattpilot_password}", wattpilot[1])
     )
     for relay, host in (relay_hosts or {}).items():
         text = text.replace(f"{{relay:{relay}}}", host)
@@ -90,6 +99,7 @@ async def run_demo(
             state_dir,
             scenario=scenario,
             relay_hosts={n: f"127.0.0.1:{e.port}" for n, e in sim.relays.items()},
+            wattpilot=(sim.wattpilot.host, sim.wattpilot.password) if sim.wattpilot else ("", ""),
         )
         print(sim.describe())
         for note in notes:

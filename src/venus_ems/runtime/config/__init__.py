@@ -12,6 +12,7 @@ from .advice import config_warnings, is_local_host, literal_secrets
 from .base import check_publish_topic, check_topic_filter
 from .bridges import ExportConfig, MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
+from .ev import ChargeCurrentReducerConfig, ChargeWindow, EvChargerConfig, NoBatteryToEvConfig
 from .general import GeneralConfig, LogLevel, MqttConfig, default_state_dir
 from .guard import GUARD_CHECKS, GuardCheck, SettingsGuardConfig
 from .loader import EXIT_INVALID, EXIT_OK, check_config, checked_config, load_config, parse_config
@@ -31,8 +32,11 @@ __all__ = [
     "MASK",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "ChargeCurrentReducerConfig",
+    "ChargeWindow",
     "Config",
     "EssControlConfig",
+    "EvChargerConfig",
     "ExportConfig",
     "GeneralConfig",
     "GridChannelConfig",
@@ -46,6 +50,7 @@ __all__ = [
     "Migration",
     "MqttConfig",
     "MqttExporterConfig",
+    "NoBatteryToEvConfig",
     "OutputLimiterConfig",
     "Problem",
     "PvMeterConfig",

@@ -12,6 +12,7 @@ from ...control.micro_guard import ess_aim_w, separated
 from .base import FeatureTable, Items, StrictModel
 from .bridges import MqttExporterConfig, TimeToGoConfig
 from .control import EssControlConfig, OutputLimiterConfig
+from .ev import ChargeCurrentReducerConfig, EvChargerConfig, NoBatteryToEvConfig
 from .general import GeneralConfig, MqttConfig
 from .guard import SettingsGuardConfig
 from .meters import GridMeterConfig, PvMeterConfig, TemperatureConfig
@@ -41,6 +42,9 @@ class Config(StrictModel):
     ess_control: EssControlConfig = EssControlConfig()
     output_limiter: OutputLimiterConfig = OutputLimiterConfig()
     micro_inverter_control: MicroInverterControlConfig = MicroInverterControlConfig()
+    ev_charger: EvChargerConfig = EvChargerConfig()
+    no_battery_to_ev: NoBatteryToEvConfig = NoBatteryToEvConfig()
+    charge_current_reducer: ChargeCurrentReducerConfig = ChargeCurrentReducerConfig()
     settings_guard: SettingsGuardConfig = SettingsGuardConfig()
     surplus: SurplusConfig = SurplusConfig()
     water_heater: WaterHeaterConfig = WaterHeaterConfig()
@@ -101,6 +105,19 @@ class Config(StrictModel):
                 "(these features use the MQTT broker)"
             )
         self._one_grid_owner()
+        shifters = [
+            name
+            for name, table in (
+                ("no_battery_to_ev", self.no_battery_to_ev),
+                ("charge_current_reducer", self.charge_current_reducer),
+            )
+            if table.enabled
+        ]
+        if shifters and not self.ess_control.enabled:
+            raise ValueError(
+                f"[{'], ['.join(shifters)}] move the grid target of ESS control, the one writer "
+                "of the grid setpoint: enable [ess_control] (e.g. mode = grid_target)"
+            )
         return self
 
     def _one_grid_owner(self) -> None:
