@@ -252,6 +252,7 @@ def test_arbitrary_json_gives_readings_or_a_device_error(parse, doc):
 VECTORS = Path(
     os.environ.get("VENUS_EMS_VECTORS", Path(__file__).resolve().parents[3] / "shared" / "vectors")
 )
+IN_CI = bool(os.environ.get("CI") or os.environ.get("VENUS_EMS_CI"))
 
 
 @settings(max_examples=200, deadline=None)
@@ -259,6 +260,8 @@ VECTORS = Path(
 def test_a_real_payload_with_any_field_replaced_never_crashes(value, key):
     path = VECTORS / "opendtu-livedata-status-inv.json"
     if not path.is_file():
+        if IN_CI:
+            pytest.fail(f"vector {path.name} not available; CI needs it")
         pytest.skip("vector not available")
     doc = json.loads(path.read_text(encoding="utf-8"))
     doc["inverters"][0][key] = value

@@ -133,6 +133,24 @@ def test_a_plain_gx_is_fine():
         ),
         ({"service_dirs": ["dbus-opendtu"]}, "dbus-opendtu", NOTE, "/service/dbus-opendtu"),
         (
+            {"service_dirs": ["dbus-opendtu"], "enabled": ["micro_inverter_control"]},
+            "dbus-opendtu",
+            FAIL,
+            "beside venus-ems micro_inverter_control",
+        ),
+        (
+            {"service_dirs": ["dbus_water_heater"], "enabled": ["water_heater"]},
+            "dbus_water_heater",
+            FAIL,
+            "beside venus-ems water_heater",
+        ),
+        (
+            {"service_dirs": ["es-ESS"], "enabled": ["surplus"]},
+            "es-ESS",
+            FAIL,
+            "beside venus-ems surplus",
+        ),
+        (
             {"services": {k: v for k, v in facts().services.items() if "grid" not in k}},
             "grid meter",
             WARN,

@@ -28,7 +28,7 @@ Mode 3 (we close the loop on the Multi's AC-input setpoints):
    the measurement instead — this is the anti-windup.
 5. Limits via :func:`~venus_ems.control.actuation.actuate`: battery, Multi, then grid.
 
-The dead band and the aim follow the Multi's low-power error (:func:`noise_band`, D??): at
+The dead band and the aim follow the Multi's low-power error (:func:`noise_band`, D46): at
 least ``noise_sigmas`` errors wide, the aim ``noise_aim_sigmas`` errors off its limit, and an
 error the noise could explain is acted on after ``noise_confirm_s`` only. In mode 3 a change
 of known AC-in producers is fed forward at once (``EssInputs.acin_producers_w``).

@@ -1,4 +1,4 @@
-"""The Multi's low-power error and the grid meter's noise, as the dead band sees them (D??).
+"""The Multi's low-power error and the grid meter's noise, as the dead band sees them (D46).
 
 A MultiPlus asked for 10 W delivers ±100 W, for 100 W ±50 %: 1 sigma per phase
 ``low_power_error_w`` x exp(-|W| / ``low_power_scale_w``), phases independent, plus the meter's

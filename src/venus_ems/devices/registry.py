@@ -34,6 +34,8 @@ __all__ = [
     "DRIVERS",
     "SESSION_KINDS",
     "Opener",
+    "bus_client",
+    "default_steps_w",
     "load_opener",
     "open_device",
     "open_session",
@@ -91,6 +93,28 @@ async def open_device(driver: str, session: Any, conn: Connection, *, clock: Clo
     ``session`` is of the kind :func:`session_kind` names for the driver.
     """
     return await load_opener(driver)(session, conn, clock=clock)
+
+
+def default_steps_w(driver: str) -> tuple[float, ...]:
+    """The power steps (W, from 0) of a stepped-load driver's device; ConfigError if it has none."""
+    module = DRIVERS.get(driver, "").partition(":")[0]
+    load_opener(driver)  # ConfigError for an unknown driver
+    steps = getattr(importlib.import_module(module), "STEPS_W", None)
+    if not isinstance(steps, tuple) or not steps:
+        raise ConfigError(f"device driver {driver!r} has no fixed power steps")
+    return tuple(float(s) for s in steps)
+
+
+def bus_client(driver: str, conn: Connection) -> Any:
+    """A new, unconnected client of the bus ``conn`` for a Modbus driver; the caller closes it.
+
+    ConfigError for a driver that needs no bus client or a malformed connection.
+    """
+    if session_kind(driver) != "modbus":
+        raise ConfigError(f"device driver {driver!r} has no bus client")
+    from .modbus import modbus_client  # noqa: PLC0415 - pymodbus only when used
+
+    return modbus_client(conn)
 
 
 def session_kind(driver: str) -> Literal["http", "modbus"]:

@@ -32,7 +32,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from ..clock import sleep_or_event
 from ..control.water_heater import HeaterInputs, HeaterSettings, HeaterState, HeaterStep, decide
 from ..devices import Connection, LoadMode, LoadReading
-from ..devices.heizstab import STEPS_W
+from ..devices.registry import default_steps_w
 from ..errors import ConfigError, DeviceError
 from ..runtime.config.water_heater import WaterHeaterConfig, parse_window
 from ..runtime.consumers import ConsumerHandle, ConsumerSpec
@@ -85,7 +85,7 @@ class WaterHeater:
     def __init__(self, config: WaterHeaterConfig) -> None:
         """Check the configuration against the core (ConfigError); nothing runs until run()."""
         self.config = config
-        self.steps = tuple(config.steps_w) if config.steps_w else STEPS_W
+        self.steps = tuple(config.steps_w) if config.steps_w else default_steps_w(config.driver)
         self.settings = core_settings(config, self.steps)
         self.state = HeaterState()
         self.memory = HeaterMemory(config.mode, config.mode)

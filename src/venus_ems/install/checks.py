@@ -49,11 +49,33 @@ ADDONS = (
         "es-ESS",
         ("es-ESS",),
         ("esESS_", "es-ESS"),
-        frozenset({"grid_meter", "pv_meter", "temperature", "mqtt_exporter", "time_to_go"}),
+        frozenset(
+            {
+                "grid_meter",
+                "pv_meter",
+                "temperature",
+                "mqtt_exporter",
+                "time_to_go",
+                "surplus",
+                "ev_charger",
+                "no_battery_to_ev",
+                "charge_current_reducer",
+            }
+        ),
     ),
-    Addon("dbus-opendtu", ("dbus-opendtu",), ("dbus-opendtu", "OpenDTU"), frozenset()),
+    # dbus-opendtu(-DC-load) writes the inverters' limits (the DC-load variant) or publishes them
+    # as pvinverters: either way two programs would drive or count the same inverters
     Addon(
-        "dbus_water_heater", ("dbus_water_heater",), ("dbus_water_heater", ".boiler."), frozenset()
+        "dbus-opendtu",
+        ("dbus-opendtu",),
+        ("dbus-opendtu", "OpenDTU"),
+        frozenset({"micro_inverter_control"}),
+    ),
+    Addon(
+        "dbus_water_heater",
+        ("dbus_water_heater",),
+        ("dbus_water_heater", ".boiler."),
+        frozenset({"water_heater"}),
     ),
 )
 

@@ -25,8 +25,7 @@ import anyio
 
 from ..clock import Clock
 from ..devices import Connection, LoadMode, LoadReading, SteppedLoad
-from ..devices.modbus import ModbusClient, modbus_client
-from ..devices.registry import open_device
+from ..devices.registry import bus_client, open_device
 from ..errors import ConfigError, DeviceConnectionError, DeviceError
 from .actuator import Actuator, Readback
 
@@ -56,7 +55,7 @@ class StepWriter:
         self.clock = clock
         self.refresh_s: float | None = refresh_s
         self.device_timeout_s: float | None = watchdog_s
-        self._client: ModbusClient | None = None
+        self._client: Any = None
         self._device: SteppedLoad | None = None
         self._lock = anyio.Lock()
         self.reading: LoadReading | None = None
@@ -89,9 +88,7 @@ class StepWriter:
 
     async def _open(self) -> SteppedLoad:
         if self._client is None:
-            if self.driver != "heizstab":  # the Modbus stepped loads the registry knows
-                raise ConfigError(f"driver {self.driver!r} is no stepped load")
-            self._client = modbus_client(self.conn)
+            self._client = bus_client(self.driver, self.conn)
         if self._device is None:
             device = await open_device(self.driver, self._client, self.conn, clock=self.clock)
             if not isinstance(device, SteppedLoad):

@@ -115,7 +115,7 @@ class MicroInverterControlConfig(FeatureTable):
     up_band_w: float = Field(default=15.0, ge=0.0, le=1000.0)
     up_delay_s: float = Field(default=2.0, ge=0.0, le=120.0)
     max_increase_w: float | None = Field(default=None, gt=0.0, le=50_000.0)
-    total_cap_w: float | None = Field(default=800.0, gt=0.0, le=50_000.0)
+    total_cap_w: float | None = Field(default=800.0, ge=0.0, le=50_000.0)
     stale_input_s: float = Field(default=5.0, ge=1.0, le=300.0)
     dtu_stale_s: float = Field(default=30.0, ge=5.0, le=600.0)
     max_failures: int = Field(default=3, ge=1, le=100)
