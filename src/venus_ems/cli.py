@@ -192,7 +192,13 @@ def _run(args: argparse.Namespace) -> int:
     from .runtime.config import config_warnings, load_config  # noqa: PLC0415
     from .runtime.logging import setup_logging  # noqa: PLC0415
 
-    config = load_config(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError:
+        from .runtime.rescue import clear_after_config_error  # noqa: PLC0415
+
+        anyio.run(clear_after_config_error, args.config, args.bus, RealClock())
+        raise
     general = config.general
     setup_logging(
         "DEBUG" if args.verbose else general.log_level,
