@@ -81,6 +81,7 @@ def site_settings(
         settle_s=float(values["settle_s"]),
         request_max_age_s=config.request_max_age_s,
         input_max_age_s=config.stale_input_s,
+        borrow_s=config.borrow_s,
     )
 
 
