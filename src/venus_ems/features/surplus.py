@@ -182,8 +182,11 @@ class Surplus:
         d = core.decide(site, [load_of(s) for s in seats], self.memory, self.settings, now)
         self.memory = dict(d.memory)
         self.last = d
+        # consumers with a shorter own grant age (water heater 15 s) must not fall back to
+        # standalone between two distributions of a long interval_s
+        valid_s = 3.0 * self.interval_s + 5.0
         for name, alloc in d.allocations.items():
-            board.grant(name, alloc.power_w, now, alloc.reason)
+            board.grant(name, alloc.power_w, now, alloc.reason, valid_s=valid_s)
         if d.stale is not None:
             ctx.report("all consumers off", [d.stale])
         else:
