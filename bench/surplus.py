@@ -9,8 +9,9 @@ loads: pool pump 750 W (priority 10), heater 2000 W (20), dryer 1200 W (30), min
 each, relays acting 1 s after the command. The same battery reservation curve for all
 (es-ESS README's "3000 W until ~90 %": ``3000/(min(SOC,99)-100)+3000``). Controllers:
 
-* ours: :func:`venus_ems.control.surplus.decide` with the ``[surplus]`` defaults (15 s,
-  hysteresis 100 W, settle 10 s); a switched consumer is on while its grant covers its power;
+* ours: :func:`venus_ems.control.surplus.decide` with the ``[surplus]`` defaults (60 s,
+  hysteresis 500 W, settle 10 s, battery buffer 300 s); a switched consumer is on while its
+  grant covers its power;
 * es-ESS: SolarOverheadDistributor, 60 s cycle (bench/surplus_refs.py);
 * Opportunity Loads: Victron's documented loop, 5 s, OMBC timers (bench/surplus_refs.py).
 
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from surplus_refs import Consumer, EsEss, OpportunityLoadsLike, relay_write
 from venus_ems.control import surplus as core
+from venus_ems.runtime.config.surplus import SurplusConfig
 from venus_ems.sim.physics import Site
 from venus_ems.sim.scenarios import Scenario, ScenarioDriver, get_scenario
 from venus_ems.sim.stepped.harness import Delayed, drive
@@ -71,11 +73,17 @@ class Ours:
 
     every_step = True
 
-    def __init__(self, interval_s: float = 15.0) -> None:
+    def __init__(self) -> None:
         """Defaults of :class:`~venus_ems.runtime.config.SurplusConfig`."""
+        cfg = SurplusConfig()
         self.name = "ours"
-        self.interval_s = interval_s
-        self.settings = core.SurplusSettings(reservation=CURVE, hysteresis_w=100.0, settle_s=10.0)
+        self.interval_s = cfg.interval_s
+        self.settings = core.SurplusSettings(
+            reservation=CURVE,
+            hysteresis_w=cfg.hysteresis_w,
+            settle_s=cfg.settle_s,
+            borrow_s=cfg.borrow_s,
+        )
         self.memory: dict[str, core.LoadMemory] = {}
         self._next = 0.0
 

@@ -69,7 +69,8 @@ def valid(ld: Load, w: float) -> bool:
 @settings(max_examples=200, deadline=None)
 @given(loads(), reservations, st.floats(-5000, 5000), st.floats(-3000, 3000), st.floats(0, 100))
 def test_fresh_allocation_stays_within_surplus_and_reservation(lds, curve, grid, batt, soc):
-    s = SurplusSettings(reservation=curve, hysteresis_w=150.0)
+    # borrowing only keeps what runs: a fresh start never borrows
+    s = SurplusSettings(reservation=curve, hysteresis_w=150.0, borrow_s=300.0)
     d = decide(Site(grid, batt, soc, None, NOW), lds, None, s, NOW)
     o, r = d.surplus_w, d.reservation_w
     assert o is not None
@@ -104,9 +105,10 @@ def test_with_history_only_hysteresis_and_holds_go_beyond_the_surplus(lds, curve
     reservations,
     st.lists(st.floats(0, 8000), min_size=5, max_size=40),
     st.sampled_from([0.0, 4.0, 8.0]),
+    st.sampled_from([0.0, 60.0, 300.0]),
 )
-def test_min_on_and_min_off_times_are_never_violated(lds, curve, suns, lag):
-    s = SurplusSettings(reservation=curve, settle_s=10.0)
+def test_min_on_and_min_off_times_are_never_violated(lds, curve, suns, lag, borrow):
+    s = SurplusSettings(reservation=curve, settle_s=10.0, borrow_s=borrow)
     plant = SurplusPlant(lds, s, lambda t: suns[int(t // 30) % len(suns)], lag_s=lag)
     plant.run(30.0 * len(suns), dt=5.0)
     for ld in lds:
@@ -124,9 +126,16 @@ def test_min_on_and_min_off_times_are_never_violated(lds, curve, suns, lag):
 
 
 @settings(max_examples=50, deadline=None)
-@given(loads(), reservations, st.floats(0, 12000), st.floats(0, 100), st.sampled_from([0.0, 4.0]))
-def test_a_constant_surplus_never_makes_anything_flap(lds, curve, sun, soc, lag):
-    s = SurplusSettings(reservation=curve, settle_s=10.0, hysteresis_w=100.0)
+@given(
+    loads(),
+    reservations,
+    st.floats(0, 12000),
+    st.floats(0, 100),
+    st.sampled_from([0.0, 4.0]),
+    st.sampled_from([0.0, 300.0]),
+)
+def test_a_constant_surplus_never_makes_anything_flap(lds, curve, sun, soc, lag, borrow):
+    s = SurplusSettings(reservation=curve, settle_s=10.0, hysteresis_w=100.0, borrow_s=borrow)
     plant = SurplusPlant(lds, s, lambda t: sun, lag_s=lag, soc=soc)
     rows = plant.run(400, dt=5.0)
     # after every min on/off time has passed the grants never change again
@@ -149,3 +158,30 @@ def test_not_ready_consumers_never_get_anything(lds, export):
     lds = [replace(ld, ready=False) if i % 2 else ld for i, ld in enumerate(lds)]
     d = decide(Site(-export, 0.0, 50.0, None, NOW), lds, None, SurplusSettings(), NOW)
     assert all(d.allocations[ld.name].power_w == 0 for ld in lds if not ld.ready)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    loads(),
+    reservations,
+    st.floats(-5000, 5000),
+    st.lists(st.floats(0, 12000), min_size=4),
+    st.sampled_from([None, NOW - 100, NOW - 400]),
+)
+def test_borrowing_only_keeps_never_imports_and_ends_after_borrow_s(lds, curve, grid, prev, since):
+    s = SurplusSettings(reservation=curve, hysteresis_w=0.0, settle_s=10.0, borrow_s=300.0)
+    mem = {
+        ld.name: LoadMemory(p, NOW - 1000, NOW - 1000 if p else None, None, 0.0, since)
+        for ld, p in zip(lds, prev, strict=False)
+    }
+    d = decide(Site(grid, 0.0, 50.0, None, NOW), lds, mem, s, NOW)
+    assert d.surplus_w is not None
+    total = sum(a.power_w for a in d.allocations.values())
+    assert total <= d.surplus_w + 1e-6  # the reservation is lent, the grid never
+    for ld in lds:
+        a, m = d.allocations[ld.name], d.memory[ld.name]
+        before = mem[ld.name].granted_w if ld.name in mem else 0.0
+        if m.borrowing_since is not None:
+            assert not ld.ignore_reservation
+            assert 0 < a.power_w <= before + 1e-6  # it only keeps, never starts or grows
+            assert NOW - m.borrowing_since < 300.0  # and only for borrow_s in a row

@@ -206,3 +206,60 @@ def test_cloud_min_on_hysteresis_and_min_off_table():
 def test_hysteresis_only_keeps_a_running_consumer_it_does_not_start_one():
     plant = SurplusPlant([A, B], SurplusSettings(hysteresis_w=100), lambda t: 2950.0)
     assert plant.run(120)[-1] == {"A": 2000, "B": 0}
+
+
+# --- the battery as a buffer (borrow_s) ---------------------------------------------------------
+def test_a_dip_below_the_reservation_is_bridged_for_borrow_s_then_the_consumer_goes():
+    # 1000 W reserved; 3200 W surplus fits A (2000) + 1000; at t=100 it dips to 2500 W:
+    # only 1500 W above the reservation, but the whole surplus still covers A
+    def sun(t: float) -> float:
+        return 3200.0 if t < 100 else 2500.0
+
+    s = SurplusSettings(
+        reservation=ReservationCurve.constant(1000.0), hysteresis_w=0, settle_s=10, borrow_s=60
+    )
+    plant = SurplusPlant([A], s, sun)
+    plant.run(300)
+    table = {int(t): d.allocations["A"] for t, d in plant.rows}
+    assert table[95].power_w == 2000
+    assert table[95].reason in ("surplus", "min on")
+    assert table[100].power_w == 2000
+    assert table[100].reason == "kept from the battery reservation"
+    assert table[155].power_w == 2000  # 55 s borrowed
+    assert table[160].power_w == 0  # 60 s: the buffer is used up
+    assert table[300].power_w == 0  # it does not start again from the reservation
+
+
+def test_borrowing_never_goes_beyond_the_whole_surplus():
+    s = SurplusSettings(
+        reservation=ReservationCurve.constant(1000.0), hysteresis_w=0, settle_s=10, borrow_s=600
+    )
+    plant = SurplusPlant([A], s, lambda t: 3200.0 if t < 100 else 1900.0)
+    plant.run(200)
+    assert {int(t): d.allocations["A"].power_w for t, d in plant.rows}[100] == 0
+
+
+def test_without_borrow_s_a_dip_below_the_reservation_ends_the_consumer():
+    s = SurplusSettings(reservation=ReservationCurve.constant(1000.0), hysteresis_w=0, settle_s=10)
+    plant = SurplusPlant([A], s, lambda t: 3200.0 if t < 100 else 2500.0)
+    plant.run(200)
+    assert {int(t): d.allocations["A"].power_w for t, d in plant.rows}[100] == 0
+
+
+def test_ignore_reservation_consumers_have_nothing_to_borrow():
+    ign = Load("I", priority=10, levels_w=(0.0, 2000.0), ignore_reservation=True)
+    s = SurplusSettings(
+        reservation=ReservationCurve.constant(1000.0), hysteresis_w=0, settle_s=0, borrow_s=600
+    )
+    mem = {"I": LoadMemory(2000.0, NOW - 500, NOW - 500, None, 2000.0)}
+    d = decide(site(-100.0), [load("I", **_kw(ign), draw_w=2000.0)], mem, s, NOW)
+    assert d.allocations["I"].power_w == 0  # 1900 W < 2000 W: the grid is never borrowed
+    assert d.memory["I"].borrowing_since is None
+
+
+def _kw(ld: Load) -> dict:
+    return {
+        "priority": ld.priority,
+        "levels_w": ld.levels_w,
+        "ignore_reservation": ld.ignore_reservation,
+    }

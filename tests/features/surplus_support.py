@@ -96,6 +96,10 @@ async def surplus_site(
             urls = {n: e.url for n, e in emus.items()}
             overrides = table.pop("overrides", {})
             table.setdefault("interval_s", 5.0)
+            # the pre-D?? keep rules: these tests time clouds against a 100 W hysteresis and no
+            # battery buffer (the buffer's rule is tested in tests/control)
+            table.setdefault("hysteresis_w", 100.0)
+            table.setdefault("borrow_s", 0.0)
             table.setdefault("reservation_points", ((0.0, 500.0), (100.0, 500.0)))
             tables = consumers(urls, **overrides) + list(extra or [])
             cfg = SurplusConfig(enabled=True, consumer=tables, **table)

@@ -18,6 +18,7 @@ class BoardConsumer:
         self.spec = spec
         self.running_w = 0.0
         self.grants: list[float] = []
+        self.valid_s: list[float] = []
 
     async def run(self, ctx, *, task_status) -> None:
         seat = ctx.consumers.join(self.spec)
@@ -29,6 +30,8 @@ class BoardConsumer:
                 grant = seat.allowance(ctx.clock.monotonic(), max_age_s=30.0)
                 self.running_w = 0.0 if grant is None else grant.power_w
                 self.grants.append(self.running_w)
+                if seat.grant is not None:
+                    self.valid_s.append(seat.grant.valid_s)
                 await ctx.clock.sleep(1.0)
         finally:
             seat.leave()
@@ -44,6 +47,9 @@ async def test_stepped_and_continuous_board_consumers_share_by_priority(bus_addr
         assert d is not None
         assert d.allocations["rod"].power_w == 1500.0  # priority 5: full first
         assert heater.running_w == 1500.0
+        # the distributor vouches for three intervals (5 s here): a slow interval_s does not
+        # make a consumer with a short own grant age fall back to standalone in between
+        assert set(heater.valid_s) == {20.0}
         # ~3.6 kW surplus, 500 W reserved: rod 1500 (5), pool 750 (10); the car's minimum
         # 1380 (15) and the heater's 2000 (20) no longer fit
         assert 3200 < d.surplus_w < 4000

@@ -99,6 +99,10 @@ async def test_when_and_tunables(bus_address):
         assert await site.mon.set_value(settings, base + "HysteresisW", 250.0) == 0
         await site.run(2)
         assert feature.settings.hysteresis_w == 250.0
+        assert feature.settings.borrow_s == 0.0  # from the config table
+        assert await site.mon.set_value(settings, base + "BorrowS", 120.0) == 0
+        await site.run(2)
+        assert feature.settings.borrow_s == 120.0
         assert await site.mon.set_value(settings, base + "SettleS", -5.0) != 0  # refused
         await site.run(2)
         assert feature.settings.settle_s == 10.0

@@ -30,6 +30,23 @@ def test_a_grant_is_followed_only_while_the_distributor_is_active_and_fresh():
     assert seat.allowance(1.0, max_age_s=10) is None
 
 
+def test_a_grant_lasts_as_long_as_the_distributor_vouches_for_it():
+    # a 60 s distribution interval: a 15 s consumer (water heater) keeps following its grant
+    board = ConsumerBoard()
+    seat = board.join(HEATER)
+    board.activate("surplus")
+    board.grant("heater", 500.0, 0.0, valid_s=185.0)
+    g = seat.allowance(100.0, max_age_s=15)
+    assert g is not None
+    assert g.power_w == 500.0
+    assert seat.allowance(186.0, max_age_s=15) is None  # the distributor hung: standalone
+    board.grant("heater", 500.0, 200.0, valid_s=5.0)
+    assert seat.allowance(214.0, max_age_s=15) is not None  # the consumer's own age is longer
+    for bad in (math.nan, -1.0, math.inf):
+        with pytest.raises(ValueError, match="validity"):
+            board.grant("heater", 500.0, 0.0, valid_s=bad)
+
+
 def test_listeners_hear_grants_reports_and_stand_down():
     board = ConsumerBoard()
     seat = board.join(HEATER)

@@ -41,6 +41,15 @@ def test_points_form_and_defaults():
     assert cfg.reservation_curve().at(55) == 1500
     assert cfg.consumer[0].safe_state == "off"
     assert cfg.consumer[0].min_on_s == 60
+    # decision "Surplus defaults from the benchmark": es-ESS's 60 s cycle, 500 W keep
+    # hysteresis, 5 min battery buffer
+    assert (cfg.interval_s, cfg.hysteresis_w, cfg.borrow_s) == (60.0, 500.0, 300.0)
+    assert cfg.grant_max_age_s == 185.0
+
+
+@pytest.mark.parametrize("value", ["-1", "3601", "nan", '"long"'])
+def test_borrow_s_out_of_range_is_refused(value):
+    assert "borrow_s" in problems(f"borrow_s = {value}\n" + SHELLY)
 
 
 @pytest.mark.parametrize(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .surplus_model import (
     Allocation,
@@ -75,6 +75,8 @@ class _Seat:
     grants: int = 0
     held: bool = False
     floor_w: float = 0.0
+    may_borrow: bool = False
+    borrowed: bool = False
 
 
 def _round(w: float) -> float:
@@ -105,9 +107,15 @@ def _next_step(seat: _Seat, room: float, keep_room: float) -> float | None:
     return take if take >= 1.0 else None
 
 
-def _fits(seat: _Seat, step: float, room: float, hysteresis_w: float) -> bool:
+def _fits(seat: _Seat, step: float, room: float, hysteresis_w: float, avail: float) -> bool:
     if seat.d + step <= seat.current_w + EPS:
-        return step <= room + hysteresis_w + EPS
+        if step <= room + hysteresis_w + EPS:
+            return True
+        # battery as a buffer: a kept level may come out of the reservation, never the grid
+        if seat.may_borrow and step <= avail + EPS:
+            seat.borrowed = True
+            return True
+        return False
     return step <= room + EPS
 
 
@@ -187,6 +195,10 @@ def decide(
         draw = ld.draw_w if ld.draw_w is not None and math.isfinite(ld.draw_w) else 0.0
         counted[ld.name] = mem.settle_w if settling else max(0.0, draw)
         seat = _Seat(ld, i, mem.granted_w)
+        seat.may_borrow = not ld.ignore_reservation and (
+            settings.borrow_s > 0
+            and (mem.borrowing_since is None or now - mem.borrowing_since < settings.borrow_s)
+        )
         if settling:
             seat.held, seat.floor_w = True, mem.granted_w
         elif mem.granted_w > EPS and mem.on_at is not None and now - mem.on_at < ld.min_on_s:
@@ -211,8 +223,12 @@ def decide(
         why = reasons.get(ld.name)
         if why is None or (why == "min on" and got is not None and got.d > got.floor_w + EPS):
             why = "surplus" if w > 0 else _short_reason(ld, reservation)
+        if got is not None and got.borrowed and w > EPS and why == "surplus":
+            why = "kept from the battery reservation"
         allocs[ld.name] = Allocation(w, why)
-        new_mem[ld.name] = _remember(mems[ld.name], w, counted.get(ld.name, 0.0), now)
+        nm = _remember(mems[ld.name], w, counted.get(ld.name, 0.0), now)
+        since = (mems[ld.name].borrowing_since or now) if got and got.borrowed and w else None
+        new_mem[ld.name] = nm if nm.borrowing_since == since else replace(nm, borrowing_since=since)
     assigned = _round(sum(a.power_w for a in allocs.values()))
     return Distribution(allocs, _round(o), reservation, assigned, _round(o - assigned), new_mem)
 
@@ -242,7 +258,7 @@ def _share(seats: list[_Seat], o: float, reservation: float, keep_slack_w: float
         return
     # a consumer in its min on time would go below its first step: seat the floors first
     for seat in free:
-        seat.d, seat.grants = seat.floor_w, 0
+        seat.d, seat.grants, seat.borrowed = seat.floor_w, 0, False
         avail -= seat.floor_w
     _allocate(free, avail, reservation, keep_slack_w)
 
@@ -253,8 +269,9 @@ def _allocate(seats: list[_Seat], avail: float, reservation: float, hysteresis_w
         order = sorted(seats, key=_rank)
         for seat in order:
             room = avail if seat.load.ignore_reservation else avail - reservation
-            step = _next_step(seat, room, room + hysteresis_w)
-            if step is None or step <= EPS or not _fits(seat, step, room, hysteresis_w):
+            keep_room = max(room + hysteresis_w, avail if seat.may_borrow else -math.inf)
+            step = _next_step(seat, room, keep_room)
+            if step is None or step <= EPS or not _fits(seat, step, room, hysteresis_w, avail):
                 continue
             seat.d += step
             seat.grants += 1

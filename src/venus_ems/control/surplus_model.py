@@ -121,6 +121,10 @@ class SurplusSettings:
     grant, so the meters can catch up before the surplus is shared again (feed-forward).
     ``request_max_age_s``: a consumer whose report is older gets nothing (expired request).
     ``input_max_age_s``: a grid reading older than this puts every consumer off.
+    ``borrow_s``: battery as a buffer: a running consumer (not ``ignore_reservation``) that
+    the room above the reservation no longer covers keeps its level from the reservation
+    (the battery's share of the surplus; never from the grid) for at most this long in a row;
+    0 = never.
     """
 
     reservation: ReservationCurve = field(default_factory=ReservationCurve)
@@ -128,10 +132,12 @@ class SurplusSettings:
     settle_s: float = 10.0
     request_max_age_s: float = 120.0
     input_max_age_s: float = 15.0
+    borrow_s: float = 0.0
 
     def __post_init__(self) -> None:
         """Check the numbers (ValueError)."""
-        for name in ("hysteresis_w", "settle_s", "request_max_age_s", "input_max_age_s"):
+        names = ("hysteresis_w", "settle_s", "request_max_age_s", "input_max_age_s", "borrow_s")
+        for name in names:
             v = getattr(self, name)
             if not (math.isfinite(v) and v >= 0):
                 raise ValueError(f"{name} must be a finite number >= 0, got {v!r}")
@@ -217,6 +223,7 @@ class LoadMemory:
 
     ``settle_w`` is what the consumer counts for in the surplus until ``changed_at +
     settle_s``: the smaller of its draw before the change and its new grant.
+    ``borrowing_since``: since when it has been kept from the reservation (None = it is not).
     """
 
     granted_w: float = 0.0
@@ -224,6 +231,7 @@ class LoadMemory:
     on_at: float | None = None
     off_at: float | None = None
     settle_w: float = 0.0
+    borrowing_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,10 +16,11 @@ switches off what a killed run left on); each is published as
 ``com.victronenergy.acload.venusems_surplus_<name>`` (decision D-surplus-acload in
 docs/decisions.md: an AC load, never a fake battery); the figures on MQTT in venus-ems's and
 es-ESS's layouts (:mod:`.surplus_mqtt`). Tunables in localsettings
-``/Settings/VenusEms/Surplus/{HysteresisW,SettleS,IntervalS}`` and MQTT
-``<prefix>/surplus/set/{hysteresis_w,settle_s,interval_s}``. A missing or stale grid reading
-grants every consumer 0. :attr:`Surplus.hold_checks` lets another module make the distributor
-stand down (Victron's Opportunity Loads), leaving the board to the consumers' standalone rules.
+``/Settings/VenusEms/Surplus/{HysteresisW,SettleS,IntervalS,BorrowS}`` and MQTT
+``<prefix>/surplus/set/{hysteresis_w,settle_s,interval_s,borrow_s}``. A missing or stale grid
+reading grants every consumer 0. :attr:`Surplus.hold_checks` lets another module make the
+distributor stand down (Victron's Opportunity Loads), leaving the board to the consumers'
+standalone rules.
 """
 
 from __future__ import annotations
@@ -63,11 +64,12 @@ _PV_PATHS = (
 
 
 def tunables_for(config: SurplusConfig) -> list[Tunable]:
-    """Hysteresis, settle time and interval: changeable at run time."""
+    """Hysteresis, settle time, interval and battery buffer: changeable at run time."""
     return [
         Tunable("hysteresis_w", "HysteresisW", config.hysteresis_w, 0.0, 10_000.0),
         Tunable("settle_s", "SettleS", config.settle_s, 0.0, 300.0),
         Tunable("interval_s", "IntervalS", config.interval_s, 1.0, 600.0),
+        Tunable("borrow_s", "BorrowS", config.borrow_s, 0.0, 3600.0),
     ]
 
 
@@ -81,6 +83,7 @@ def site_settings(
         settle_s=float(values["settle_s"]),
         request_max_age_s=config.request_max_age_s,
         input_max_age_s=config.stale_input_s,
+        borrow_s=float(values["borrow_s"]),
     )
 
 
@@ -181,8 +184,11 @@ class Surplus:
         d = core.decide(site, [load_of(s) for s in seats], self.memory, self.settings, now)
         self.memory = dict(d.memory)
         self.last = d
+        # consumers with a shorter own grant age (water heater 15 s) must not fall back to
+        # standalone between two distributions of a long interval_s
+        valid_s = 3.0 * self.interval_s + 5.0
         for name, alloc in d.allocations.items():
-            board.grant(name, alloc.power_w, now, alloc.reason)
+            board.grant(name, alloc.power_w, now, alloc.reason, valid_s=valid_s)
         if d.stale is not None:
             ctx.report("all consumers off", [d.stale])
         else:

@@ -64,11 +64,16 @@ class ConsumerSpec:
 
 @dataclass(frozen=True)
 class Grant:
-    """An allowance from the distributor: run at up to ``power_w`` (0 = off), granted at ``at``."""
+    """An allowance from the distributor: run at up to ``power_w`` (0 = off), granted at ``at``.
+
+    ``valid_s``: how long the distributor vouches for it (its next grant is due well within
+    that); a consumer follows it up to the longer of this and its own maximum age (s).
+    """
 
     power_w: float
     at: float
     reason: str = ""
+    valid_s: float = 0.0
 
 
 class ConsumerHandle:
@@ -94,7 +99,7 @@ class ConsumerHandle:
     def allowance(self, now: float, *, max_age_s: float) -> Grant | None:
         """The grant to follow now; None when no distributor is active or the grant is stale."""
         g = self.grant
-        if not self.board.distributor_active or g is None or now - g.at > max_age_s:
+        if not self.board.distributor_active or g is None or now - g.at > max(max_age_s, g.valid_s):
             return None
         return g
 
@@ -156,11 +161,15 @@ class ConsumerBoard:
                 seat.grant = None
                 seat._notify()
 
-    def grant(self, name: str, power_w: float, now: float, reason: str = "") -> None:
-        """Grant ``name`` up to ``power_w`` W (KeyError for an unknown consumer)."""
+    def grant(
+        self, name: str, power_w: float, now: float, reason: str = "", *, valid_s: float = 0.0
+    ) -> None:
+        """Grant ``name`` up to ``power_w`` W for ``valid_s`` s (KeyError: unknown consumer)."""
         if not math.isfinite(power_w) or power_w < 0:
             raise ValueError(f"grant must be a finite power >= 0 W, got {power_w!r}")
-        self._seats[name]._granted(Grant(power_w, now, reason))
+        if not math.isfinite(valid_s) or valid_s < 0:
+            raise ValueError(f"grant validity must be a finite time >= 0 s, got {valid_s!r}")
+        self._seats[name]._granted(Grant(power_w, now, reason, valid_s))
 
     def on_change(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` when a consumer joins, leaves or reports (for the distributor)."""

@@ -155,11 +155,12 @@ class SurplusConfig(FeatureTable):
 
     feature = "venus_ems.features.surplus:build"
 
-    interval_s: float = Field(default=15.0, ge=1.0, le=600.0)
+    interval_s: float = Field(default=60.0, ge=1.0, le=600.0)
     reservation: ReservationFormula | None = None
     reservation_points: Items[Point] | None = None
-    hysteresis_w: float = Field(default=100.0, ge=0.0, le=10_000.0)
+    hysteresis_w: float = Field(default=500.0, ge=0.0, le=10_000.0)
     settle_s: float = Field(default=10.0, ge=0.0, le=300.0)
+    borrow_s: float = Field(default=300.0, ge=0.0, le=3600.0)
     request_max_age_s: float = Field(default=120.0, ge=5.0, le=3600.0)
     stale_input_s: float = Field(default=15.0, ge=1.0, le=300.0)
     es_ess_topics: bool = True
