@@ -13,8 +13,9 @@ renewing, so the device's watchdog keeps it off even if that write is lost; a ki
 step is cleared at the next start through the output ledger.
 
 On the GX: :mod:`.water_heater_services` (acload with power, energy, writable mode and boost;
-temperature sensor). Its steps are the operation modes an S2 OMBC resource manager offers
-(``/Steps``; the RM itself is not part of this feature).
+temperature sensor). The acload also offers the heater to Victron's Opportunity Loads as an S2
+OMBC resource manager, one operation mode per step (:mod:`.water_heater_s2`); while that CEM
+drives it, its chosen level takes the place of a grant.
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from ..devices.registry import default_steps_w
 from ..errors import ConfigError, DeviceError
 from ..runtime.config.water_heater import WaterHeaterConfig, parse_window
 from ..runtime.consumers import ConsumerHandle, ConsumerSpec
+from ..runtime.s2_rm import OmbcResourceManager
 from ..runtime.step_output import StepWriter, step_actuator
 from ..venus import Subscription
 from .counters import CounterFile, EnergyCounters
 from .ess_inputs import InputTracker, phase_count
+from .water_heater_s2 import offer_heater_as_rm
 from .water_heater_services import STATES, HeaterServices
 from .water_heater_store import HeaterMemory, load_memory, save_memory
 
@@ -95,10 +98,17 @@ class WaterHeater:
         self._last_tick: float | None = None
         self._notes: dict[str, str] = {}
         self._dirty_memory = False
+        self.rm: OmbcResourceManager | None = None
+        self.cem_w: float | None = None  # the level Victron's CEM chose (None: not driving)
+        self.stepped = anyio.Event()  # set after each decision (the RM waits for it)
 
     # ----------------------------------------------------------------- GUI writes
 
     def _wake_up(self) -> None:
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Decide now (a CEM instruction or release)."""
         self._wake.set()
 
     def _set_mode(self, mode: str) -> None:
@@ -121,6 +131,10 @@ class WaterHeater:
         return r
 
     def _grant(self, handle: ConsumerHandle, now: float) -> float | None:
+        if self.cem_w is not None:
+            return self.cem_w
+        if self.rm is not None and self.rm.controlled:  # before its first instruction
+            return self.rm.mode.power_w
         g = handle.allowance(now, max_age_s=self.config.grant_max_age_s)
         return None if g is None else g.power_w
 
@@ -160,6 +174,9 @@ class WaterHeater:
             time_of_day_s=local.hour * 3600.0 + local.minute * 60.0 + local.second,
         )
         decision = decide(inputs, state, self.settings, now)
+        if decision.source == "grant" and self.rm is not None and self.rm.controlled:
+            why = f"Victron Opportunity Loads: {inputs.grant_w:.0f} W"
+            decision = replace(decision, reason=why)
         self._count(decision, reading, grid.total_w if grid is not None else None, now)
         self.state = decision.next_state
         if self.state.guard_met_day != self.memory.guard_met_day:
@@ -168,6 +185,15 @@ class WaterHeater:
         self.decision = decision
         act.claim(self.name, decision.level_w)
         draw = None if reading is None else reading.power_w
+        if self.rm is not None:  # the CEM may drive it only where it would decide from surplus
+            self.rm.offer(
+                reading is not None
+                and self.memory.mode == "auto"
+                and not boost
+                and decision.source != "grid"  # the daily minimum
+                and not handle.board.distributor_active
+            )
+            self.rm.measured(draw)
         # ready: it would take surplus now (auto, below its target, temperature known, no switch)
         ready = (
             self.memory.mode == "auto"
@@ -342,6 +368,7 @@ class WaterHeater:
     async def run(self, ctx: FeatureContext, *, task_status: TaskStatus[None]) -> None:
         """Poll, decide and claim until cancelled; the actuator owns the safe state."""
         self.state, self.decision, self._last_tick = HeaterState(), None, None
+        self.cem_w = None
         self._notes.clear()
         act = self._actuator(ctx)
         writer: StepWriter = act.writer
@@ -368,6 +395,7 @@ class WaterHeater:
                     on_mode=self._set_mode,
                     on_boost=lambda m: self._set_boost(m, ctx.clock.now().timestamp()),
                 )
+                self.rm = offer_heater_as_rm(self, services.load, ctx.clock)
                 for svc in services.services:
                     await stack.enter_async_context(svc)
                 handle = ctx.consumers.join(spec)
@@ -379,10 +407,13 @@ class WaterHeater:
                 act.claim(self.name, 0.0)  # clears whatever a previous run left on the device
                 tg.start_soon(self._follow, sub, tracker)
                 tg.start_soon(self._poll, ctx, writer)
+                await tg.start(self.rm.run)
                 task_status.started()
                 while True:
                     self._wake = anyio.Event()
                     self.step(ctx, act, tracker, handle, services)
+                    self.stepped.set()
+                    self.stepped = anyio.Event()
                     await self._persist(ctx, counters)
                     await sleep_or_event(ctx.clock, TICK_S, self._wake)
         finally:
