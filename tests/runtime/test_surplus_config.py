@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from venus_ems.control.expression import Expression
 from venus_ems.runtime.config import InvalidConfigError, check_config, parse_config
-from venus_ems.runtime.config.expression import Expression
 
 HEAD = "schema_version = 1\n[surplus]\nenabled = true\n"
 SHELLY = '[[surplus.consumer]]\nname = "pool"\nhost = "192.168.1.20"\npower_w = 750\n'

@@ -1,8 +1,8 @@
 """Charge-current reducer: keep the battery's charge current at or below a SoC formula.
 
-Pure core. The limit comes from a user formula over ``soc`` (e.g. ``max(100 - soc, 30)`` A),
-evaluated with simpleeval (names ``soc``, functions ``min``, ``max``, ``abs``; no attributes, no
-calls of anything else) and checked at config time over SoC 0..100. The excess charge current
+Pure core. The limit comes from a user formula over ``soc`` (e.g. ``max(100 - soc, 30)`` A) in
+the one safe expression language (:mod:`venus_ems.control.expression`: simpleeval behind an AST
+whitelist, never ``eval``), checked at config time over SoC 0..100. The excess charge current
 is fed to the grid instead: the reducer asks ESS control for a *negative* grid-target shift
 (more export) and integrates it: ``shift -= gain x (I - limit) x V`` each step, never above 0
 (it only reduces), never below ``-max_export_w``; with the current below the limit the shift
@@ -14,32 +14,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from simpleeval import InvalidExpression, SimpleEval
+from .expression import Expression
 
 __all__ = ["ReducerInputs", "ReducerSettings", "SocFormula", "next_shift_w"]
-
-_MAX_FORMULA_CHARS = 200
-_BAD_FORMULA = (
-    InvalidExpression,
-    ArithmeticError,
-    TypeError,
-    ValueError,
-    SyntaxError,
-    LookupError,
-    AttributeError,
-    RecursionError,
-)
 
 
 class SocFormula:
     """A charge-current limit A as a function of SoC %; ValueError when it does not check."""
 
     def __init__(self, text: str) -> None:
-        """Parse and check at SoC 0, 1 … 100: every value a finite number >= 0 A."""
-        if not text.strip() or len(text) > _MAX_FORMULA_CHARS:
-            raise ValueError(f"the formula must have 1..{_MAX_FORMULA_CHARS} characters")
+        """Parse (the safe expression language) and check at SoC 0, 1 … 100: 0..10000 A."""
         self.text = text
-        self._eval = SimpleEval(functions={"min": min, "max": max, "abs": abs}, names={})
+        self._expr = Expression(text, frozenset({"soc"}))
+        if self._expr.is_condition:
+            raise ValueError(f"{text!r} is a condition; the limit must be an amount of A")
         for soc in range(101):
             value = self.limit_a(float(soc))
             if not 0.0 <= value <= 10_000.0:
@@ -47,16 +35,7 @@ class SocFormula:
 
     def limit_a(self, soc_pct: float) -> float:
         """The limit at ``soc_pct`` A; ValueError for an expression that fails or is no number."""
-        self._eval.names = {"soc": soc_pct}
-        try:
-            value = self._eval.eval(self.text)
-        except _BAD_FORMULA as err:
-            raise ValueError(f"formula {self.text!r}: {err}") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"formula {self.text!r} gives {value!r}, not a number")  # noqa: TRY004
-        if not math.isfinite(value):
-            raise ValueError(f"formula {self.text!r} gives {value!r}")
-        return float(value)
+        return self._expr.evaluate({"soc": soc_pct})
 
 
 @dataclass(frozen=True)

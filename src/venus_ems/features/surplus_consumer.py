@@ -25,10 +25,10 @@ import aiohttp
 import anyio
 
 from ..clock import Clock, sleep_or_event
+from ..control.expression import Expression
 from ..errors import ConfigError, DeviceError
 from ..runtime.actuator import Actuator
 from ..runtime.config import SurplusConsumerConfig
-from ..runtime.config.expression import Expression
 from ..runtime.config.surplus import when_expression
 from ..runtime.consumers import ConsumerBoard, ConsumerHandle, ConsumerSpec
 from ..runtime.s2_rm import OmbcResourceManager

@@ -26,9 +26,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
+from ...control.expression import Expression, reservation_expression
 from ...control.surplus_model import ReservationCurve
 from .base import DeviceInstance, FeatureName, FeatureTable, Host, Items, PublishTopic, StrictModel
-from .expression import Expression, reservation_expression
 from .secrets import Secret
 
 __all__ = ["SITE_NAMES", "SurplusConfig", "SurplusConsumerConfig", "when_expression"]

@@ -8,10 +8,10 @@ maths as ``bench/control.py``) are accumulated.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ...clock import cpu_seconds
 from ...runtime.config import Config
 from ..physics import Site
 from ..scenarios import ScenarioDriver, get_scenario
@@ -232,7 +232,7 @@ def simulate_day(
 
     Raises KeyError for an unknown scenario and ValueError when a feature does not fit the site.
     """
-    cpu0 = time.process_time()
+    cpu0 = cpu_seconds()
     sc = get_scenario(scenario)
     driver = ScenarioDriver(sc)
     site = driver.site
@@ -264,5 +264,5 @@ def simulate_day(
         simulated=the_plan.simulated,
         phases=site.phases,
         aim_w=the_plan.aim_w,
-        cpu_s=time.process_time() - cpu0,
+        cpu_s=cpu_seconds() - cpu0,
     )

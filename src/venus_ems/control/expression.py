@@ -118,6 +118,11 @@ class Expression:
                 _check_constant(node.value)
         self.text = text.strip()
         self.names = names
+        body = tree.body
+        self.is_condition = isinstance(body, ast.Compare | ast.BoolOp) or (
+            isinstance(body, ast.UnaryOp) and isinstance(body.op, ast.Not)
+        )
+        """True when the expression is a truth value (``soc > 50``), not an amount."""
         self.used = frozenset(
             n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id in names
         )
