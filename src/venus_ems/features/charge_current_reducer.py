@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
 from anyio.abc import TaskStatus
 
 from ..control.charge_reducer import ReducerInputs, ReducerSettings, SocFormula, next_shift_w
@@ -24,6 +23,7 @@ from ..runtime.config import ChargeCurrentReducerConfig
 from ..venus import SETTINGS_SERVICE
 from ..venus.names import SYSTEM
 from .ess_inputs import InputTracker
+from .grid_requester import run_requester
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
@@ -84,29 +84,16 @@ class ChargeCurrentReducer:
         )
         ctx.report(f"grid target {shift:+.0f} W", reasons)
 
-    async def _follow(self, ctx: FeatureContext, tracker: InputTracker) -> None:
-        sub = ctx.monitor.subscribe()
-        try:
-            async for changes in sub:
-                tracker.update(changes)
-        finally:
-            ctx.monitor.unsubscribe(sub)
-
     async def run(self, ctx: FeatureContext, *, task_status: TaskStatus[None]) -> None:
         """Step every ``interval_s`` until cancelled; release the request on the way out."""
-        await ctx.monitor.wait_for_service(SYSTEM, timeout=30.0)
-        tracker = InputTracker(ctx.clock)
-        tracker.start()
         self.shift_w = 0.0
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._follow, ctx, tracker)
-                task_status.started()
-                while True:
-                    self.step(ctx, tracker)
-                    await ctx.clock.sleep(self.config.interval_s)
-        finally:
-            ctx.grid_requests.release(self.name)
+        await run_requester(
+            ctx,
+            self.name,
+            lambda tracker: self.step(ctx, tracker),
+            self.config.interval_s,
+            task_status=task_status,
+        )
 
 
 def build(config: ChargeCurrentReducerConfig) -> ChargeCurrentReducer:

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import anyio
 from anyio.abc import TaskStatus
 
 from ..control.no_bat_to_ev import CarShiftInputs, car_shift_w, total_w
 from ..runtime.config import NoBatteryToEvConfig
 from ..venus.names import EVCHARGER, SYSTEM
 from .ess_inputs import InputTracker
+from .grid_requester import run_requester
 
 if TYPE_CHECKING:
     from ..runtime.feature import FeatureContext
@@ -90,28 +90,15 @@ class NoBatteryToEv:
         )
         ctx.report(f"grid target {shift:+.0f} W", [f"car {inputs.car_w:.0f} W"])
 
-    async def _follow(self, ctx: FeatureContext, tracker: InputTracker) -> None:
-        sub = ctx.monitor.subscribe()
-        try:
-            async for changes in sub:
-                tracker.update(changes)
-        finally:
-            ctx.monitor.unsubscribe(sub)
-
     async def run(self, ctx: FeatureContext, *, task_status: TaskStatus[None]) -> None:
         """Renew the request every ``interval_s`` until cancelled; release it on the way out."""
-        await ctx.monitor.wait_for_service(SYSTEM, timeout=30.0)
-        tracker = InputTracker(ctx.clock)
-        tracker.start()
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(self._follow, ctx, tracker)
-                task_status.started()
-                while True:
-                    self.step(ctx, tracker)
-                    await ctx.clock.sleep(self.config.interval_s)
-        finally:
-            ctx.grid_requests.release(self.name)
+        await run_requester(
+            ctx,
+            self.name,
+            lambda tracker: self.step(ctx, tracker),
+            self.config.interval_s,
+            task_status=task_status,
+        )
 
 
 def _why_not(inputs: CarShiftInputs) -> str:
