@@ -89,6 +89,13 @@ def run_job(job: Job) -> dict[str, object]:
     }
 
 
+NOT_A_BOUND = {
+    "ev-charging": "the EV charger's ramps are not in its look-ahead",
+    "micro-inverters": "the micro-inverters' output is not in its look-ahead",
+}
+"""Scenarios where the look-ahead controller is no bound: ours may beat it, so no ratio."""
+
+
 def interp(points: list[tuple[float, float]], x: float) -> tuple[float, bool]:
     """y at ``x`` on the piecewise-linear curve (sorted by x); True if extrapolated."""
     pts = sorted(points)
@@ -213,7 +220,10 @@ def scenario_report(name: str, rs: list[dict], span: str) -> tuple[list[str], li
         verdict[f"pareto_{method.value}"] = pareto(ours, imp0, exp0)
         line = f"  ours ({method.value}): Pareto-dominates stock ESS 0 W: "
         line += verdict[f"pareto_{method.value}"]
-        if bound:
+        if bound and name in NOT_A_BOUND:
+            line += f"; no bound on this day ({NOT_A_BOUND[name]})"
+            verdict[f"bound_{method.value}"] = "n/a"
+        elif bound:
             own = next((r for r in ours if r["job"].aim_w == AIM), ours[0])
             b, out_of = interp([(r["import"], r["export"]) for r in bound], own["import"])
             if own["export"] < SMALL_WH and b < SMALL_WH:
