@@ -17,7 +17,7 @@ from dbus_fast.aio import MessageBus
 
 from venus_ems.clock import wait_idle
 
-__all__ = ["BusWatch", "bus_watch", "until"]
+__all__ = ["BusWatch", "bus_watch", "read_all", "until", "wait_for"]
 
 _DBUS = "org.freedesktop.DBus"
 _DBUS_PATH = "/org/freedesktop/DBus"
@@ -28,6 +28,26 @@ async def until(predicate: Callable[[], object], timeout: float = 5.0) -> None:
     with anyio.fail_after(timeout):
         while not predicate():
             await anyio.sleep(0.005)
+
+
+async def wait_for(predicate: Callable[[], object], seconds: float, what: str) -> None:
+    """Poll ``predicate`` every 0.1 s; AssertionError saying ``what`` after ``seconds`` s."""
+    with anyio.move_on_after(seconds):
+        while not predicate():
+            await anyio.sleep(0.1)
+        return
+    raise AssertionError(what)
+
+
+async def read_all(stream: object) -> str:
+    """Everything a subprocess stream still holds, decoded (for failure messages)."""
+    chunks = []
+    try:
+        while stream is not None:
+            chunks.append(await stream.receive())  # type: ignore[attr-defined]
+    except anyio.EndOfStream:
+        pass
+    return b"".join(chunks).decode(errors="replace")
 
 
 class BusWatch:

@@ -12,7 +12,7 @@ import pytest
 
 from venus_ems.clock import RealClock
 from venus_ems.sim.venus.gx import SimulatedGx
-from waiting import until
+from waiting import read_all, until
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).parents[2]
@@ -27,17 +27,6 @@ def write_config(tmp_path: Path, ess: str, *, safe: bool = True) -> Path:
         "[ess_control]\nenabled = true\n" + (f"safe_setpoint_w = {SAFE}\n" if safe else "") + ess
     )
     return path
-
-
-async def read_all(stream) -> str:
-    """What the daemon logged (for the failure message)."""
-    chunks = []
-    try:
-        while stream is not None:
-            chunks.append(await stream.receive())
-    except anyio.EndOfStream:
-        pass
-    return b"".join(chunks).decode(errors="replace")
 
 
 async def drive_and_stop(

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -19,6 +17,7 @@ import pytest
 
 from venus_ems.clock import RealClock
 from venus_ems.sim.venus.gx import SimulatedGx
+from waiting import read_all, wait_for
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).parents[2]
@@ -33,23 +32,6 @@ def write_config(tmp_path: Path, ess: str) -> Path:
         "[ess_control]\nenabled = true\n" + ess
     )
     return path
-
-
-async def read_all(stream) -> str:
-    chunks = []
-    try:
-        while stream is not None:
-            chunks.append(await stream.receive())
-    except anyio.EndOfStream:
-        pass
-    return b"".join(chunks).decode(errors="replace")
-
-
-async def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        await anyio.sleep(0.1)
 
 
 def full_gx(bus_address: str, settings=None) -> SimulatedGx:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import signal
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -20,27 +19,11 @@ from heater_support import config_text, heater_host
 
 from venus_ems.clock import RealClock
 from venus_ems.sim.run import SimHandles, running_site
+from waiting import read_all, wait_for
 
 pytestmark = pytest.mark.anyio
 ROOT = Path(__file__).parents[2]
 CHILD = Path(__file__).with_name("micro_child.py")
-
-
-async def read_all(stream) -> str:
-    chunks = []
-    try:
-        while stream is not None:
-            chunks.append(await stream.receive())
-    except anyio.EndOfStream:
-        pass
-    return b"".join(chunks).decode(errors="replace")
-
-
-async def wait_for(predicate: Callable[[], bool], seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, what
-        await anyio.sleep(0.1)
 
 
 def heating(sim: SimHandles) -> bool:
